@@ -1,0 +1,50 @@
+# Every target creates .venv when it is missing and installs the project into it.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONHASHSEED := 0
+
+.PHONY: venv test test-all lint typecheck docs demo demo-ablation bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check freqforensics tests examples benchmarks docs/conf.py
+	$(BIN)/mypy freqforensics
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+## make test: lint, types, the fast test suite with doctests, and the docs (warnings are errors)
+test: lint
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -m "not slow" -q
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+## make test-all: everything, the slow suite included
+test-all: lint
+	$(BIN)/pytest -q
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+## make demo: train and evaluate SFCL-HCMF on the embedded data set (CPU preset, < 10 min)
+demo: $(STAMP)
+	$(BIN)/python examples/train_sfcl_hcmf.py --preset cpu --out runs/demo
+
+demo-ablation: $(STAMP)
+	$(BIN)/python examples/train_sfcl_hcmf.py --preset cpu --out runs/demo-ablation --ablations
+
+## make bench: speed of the layers and the detector against their baselines (JSON + docs table)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_dct.py --out benchmarks/results/bench_dct.json
+	$(BIN)/python benchmarks/bench_sida.py --out benchmarks/results/bench_sida.json
+	$(BIN)/python benchmarks/bench_model.py --out benchmarks/results/bench_model.json
+	$(BIN)/python benchmarks/report.py benchmarks/results docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

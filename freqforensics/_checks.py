@@ -1,0 +1,90 @@
+"""Input validation shared by the whole library.
+
+Every public function and module validates its input here and raises
+:class:`ShapeError` (a :class:`ValueError`) or :class:`TypeError` naming the argument, what was
+received and what was expected. Nothing is ever checked with ``assert``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "ShapeError",
+    "check_tensor",
+    "check_float",
+    "check_ndim",
+    "check_dim_size",
+    "check_multiple",
+    "check_positive_int",
+    "check_choice",
+]
+
+
+class ShapeError(ValueError):
+    """A tensor argument has the wrong shape, size or dtype (a :class:`ValueError`)."""
+
+
+def check_tensor(x: object, name: str) -> torch.Tensor:
+    """Raise :class:`TypeError` unless ``x`` is a tensor; return it."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def check_float(x: torch.Tensor, name: str) -> None:
+    """Raise unless ``x`` has a floating-point dtype."""
+    if not x.is_floating_point():
+        raise ShapeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got dtype {x.dtype}; convert it first, e.g. {name}.float() / 255 for uint8 images"
+        )
+
+
+def check_ndim(x: torch.Tensor, name: str, min_ndim: int, layout: str) -> None:
+    """Raise unless ``x`` has at least ``min_ndim`` dimensions."""
+    if x.ndim < min_ndim:
+        raise ShapeError(
+            f"{name} must have at least {min_ndim} dimensions {layout}, "
+            f"got shape {tuple(x.shape)} ({x.ndim} dimensions)"
+        )
+
+
+def check_dim_size(x: torch.Tensor, name: str, dim: int, size: int, layout: str) -> None:
+    """Raise unless ``x.shape[dim] == size``."""
+    if x.shape[dim] != size:
+        raise ShapeError(
+            f"{name} must have size {size} at dimension {dim} {layout}, "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+def check_multiple(
+    x: torch.Tensor, name: str, block_size: int, hint: str = "crop or pad it"
+) -> None:
+    """Raise unless the last two sizes of ``x`` are multiples of ``block_size``."""
+    h, w = x.shape[-2], x.shape[-1]
+    for label, size in (("H", h), ("W", w)):
+        if size % block_size or size == 0:
+            raise ShapeError(
+                f"{name} has shape {tuple(x.shape)}: {label}={size} is not a positive multiple "
+                f"of block_size={block_size}; {hint}"
+            )
+
+
+def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
+    """Raise unless ``value`` is an int >= ``minimum``; return it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Raise unless ``value`` is one of ``choices``; return it."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return str(value)

@@ -1,0 +1,29 @@
+"""Named configurations of SFCL-HCMF: the paper's settings and a CPU-sized one."""
+
+from __future__ import annotations
+
+from freqforensics.models.sfcl_hcmf import SFCLHCMFConfig
+
+__all__ = ["PRESETS", "preset"]
+
+#: ``paper``: the paper's model (380 x 380, EfficientNet-B4, full Xception CNN-F, HCMA 1024/8),
+#: for a GPU. ``cpu``: a model that trains in minutes on two CPU cores (small input, TinyNet-E
+#: spatial branch, CNN-F without middle blocks, narrow fusion).
+PRESETS: dict[str, SFCLHCMFConfig] = {
+    "paper": SFCLHCMFConfig(),
+    "cpu": SFCLHCMFConfig(
+        img_size=128,
+        spatial_backbone="tinynet_e",
+        xception_middle_blocks=0,
+        embed_dim=128,
+        num_heads=4,
+        drop_rate=0.2,
+    ),
+}
+
+
+def preset(name: str, **changes: object) -> SFCLHCMFConfig:
+    """The named preset's config, with optional field changes."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return PRESETS[name].replace(**changes)

@@ -1,0 +1,260 @@
+"""Forensic visualisations (matplotlib, an optional extra: ``pip install freqforensics[viz]``).
+
+Every function takes tensors or arrays, draws on a new figure, optionally saves it to ``path``
+and returns the :class:`matplotlib.figure.Figure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from freqforensics._checks import ShapeError
+from freqforensics.functional.color import rgb_to_ycbcr
+from freqforensics.functional.dct import block_dct
+from freqforensics.functional.sida import STATISTICS
+
+__all__ = [
+    "plot_roc",
+    "plot_sida_statistics",
+    "plot_dct_energy",
+    "plot_band_energy",
+    "plot_attention_overlay",
+    "band_energy_maps",
+]
+
+_CHANNELS = ("Y", "Cb", "Cr")
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("plots need matplotlib: pip install 'freqforensics[viz]'") from exc
+    return plt
+
+
+def _finish(fig: Any, path: str | Path | None) -> Any:
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def _np(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def plot_roc(
+    curves: dict[str, tuple[Any, Any]], path: str | Path | None = None, title: str = "ROC"
+) -> Any:
+    """ROC curves (scikit-learn's ``roc_curve``) of one or more ``name: (labels, probs)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from freqforensics.viz import plot_roc
+        >>> fig = plot_roc({"model": (np.array([0, 0, 1, 1]), np.array([.1, .4, .35, .8]))})
+        >>> len(fig.axes)
+        1
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, (labels, probs) in curves.items():
+        y, p = _np(labels), _np(probs)
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(loc="lower right", fontsize=8)
+    return _finish(fig, path)
+
+
+def _sida_block(vectors: Any, statistic: str, channel: str) -> np.ndarray:
+    v = _np(vectors)
+    if v.ndim == 1:
+        v = v[None]
+    if v.ndim != 2 or v.shape[1] != 2304:
+        raise ShapeError(f"SIDA vectors must have shape (N, 2304) or (2304,), got {v.shape}")
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {list(STATISTICS)}, got {statistic!r}")
+    if channel not in _CHANNELS:
+        raise ValueError(f"channel must be one of {list(_CHANNELS)}, got {channel!r}")
+    s, c = STATISTICS.index(statistic), _CHANNELS.index(channel)
+    return v.reshape(-1, 4, 3, 192)[:, s, c].mean(axis=0)
+
+
+def plot_sida_statistics(
+    real: Any,
+    fake: Any,
+    statistic: str = "mean",
+    channel: str = "Y",
+    path: str | Path | None = None,
+    title: str | None = None,
+) -> Any:
+    """The paper's Figure 7: one SIDA statistic over its 192 positions, real vs fake.
+
+    The 192 positions are the 64 bands of the row differential, then col, then intra (zigzag
+    order within each). Red: real, blue: fake, green: their difference (fake - real), as in the
+    paper. ``real`` and ``fake`` are SIDA vectors ``(2304,)`` of one image each, or ``(N, 2304)``
+    sets that are averaged.
+
+    Example:
+        >>> import torch
+        >>> from freqforensics.viz import plot_sida_statistics
+        >>> fig = plot_sida_statistics(torch.rand(3, 2304), torch.rand(2, 2304))
+        >>> len(fig.axes)
+        2
+    """
+    r = _sida_block(real, statistic, channel)
+    f = _sida_block(fake, statistic, channel)
+    plt = _plt()
+    fig, (ax, ax_d) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    x = np.arange(192)
+    ax.plot(x, r, color="tab:red", lw=1, label="real")
+    ax.plot(x, f, color="tab:blue", lw=1, label="fake")
+    ax_d.plot(x, f - r, color="tab:green", lw=1, label="fake - real")
+    ax_d.axhline(0, color="grey", lw=0.6)
+    for a in (ax, ax_d):
+        for edge in (64, 128):
+            a.axvline(edge, color="grey", lw=0.6, ls=":")
+        a.legend(loc="upper right", fontsize=8)
+    ax.set_ylabel(statistic)
+    ax_d.set_ylabel("difference")
+    ax_d.set_xticks([32, 96, 160], ["row (64 bands)", "col (64 bands)", "intra (64 bands)"])
+    ax.set_title(title or f"SIDA {statistic} of |differentials|, {channel} channel")
+    return _finish(fig, path)
+
+
+def band_energy_maps(image: torch.Tensor, channel: int = 0) -> torch.Tensor:
+    """Per-band log energy maps of the block DCT: ``(3, H, W)`` image -> ``(64, h, w)``.
+
+    Entry ``k`` is ``log10(1 + c_k^2)`` of zigzag band ``k`` at every block (pixel units 0-255).
+    """
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ShapeError(f"image must have shape (3, H, W), got {tuple(image.shape)}")
+    h, w = image.shape[-2] // 8 * 8, image.shape[-1] // 8 * 8
+    ycc = rgb_to_ycbcr(image[:, :h, :w].double()) * 255
+    return torch.log10(1 + block_dct(ycc[channel]) ** 2)
+
+
+def plot_band_energy(image: torch.Tensor, path: str | Path | None = None) -> Any:
+    """The image, its Y block-DCT coefficients as 64 band maps (8 x 8 mosaic), band energy curve.
+
+    Example:
+        >>> import torch
+        >>> from freqforensics.viz import plot_band_energy
+        >>> fig = plot_band_energy(torch.rand(3, 64, 64))
+        >>> len(fig.axes) >= 3
+        True
+    """
+    maps = band_energy_maps(image)
+    plt = _plt()
+    fig = plt.figure(figsize=(13, 4.5))
+    gs = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1.2])
+    ax0 = fig.add_subplot(gs[0])
+    ax0.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+    ax0.set_title("image")
+    ax0.axis("off")
+    ax1 = fig.add_subplot(gs[1])
+    k, h, w = maps.shape
+    mosaic = maps.view(8, 8, h, w).permute(0, 2, 1, 3).reshape(8 * h, 8 * w)
+    ax1.imshow(mosaic.numpy(), cmap="magma")
+    ax1.set_title("Y block DCT: 64 band maps (zigzag, row-major mosaic)")
+    ax1.axis("off")
+    ax2 = fig.add_subplot(gs[2])
+    energy = (10 ** maps.flatten(1) - 1).mean(1).numpy()
+    ax2.semilogy(np.arange(64), energy, marker=".")
+    ax2.set(xlabel="zigzag band", ylabel="mean energy (Y, 0-255 units)", title="band energy")
+    return _finish(fig, path)
+
+
+def plot_dct_energy(
+    real: torch.Tensor, fake: torch.Tensor, path: str | Path | None = None
+) -> Any:
+    """The paper's Figure 1: full-image DCT against the local block DCT, real vs fake.
+
+    Rows: real, fake, difference (fake - real). Columns: the face, the log magnitude of the
+    full-image 2-D DCT of Y (scipy's ``dctn``), and the block DCT's per-band energy regrouped as
+    an 8 x 8 mosaic of band maps. Both images must have the same size.
+    """
+    from scipy.fft import dctn
+
+    if real.shape != fake.shape:
+        raise ShapeError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and "
+            f"{tuple(fake.shape)}"
+        )
+    plt = _plt()
+    fig, axes = plt.subplots(3, 3, figsize=(11, 11))
+    rows = []
+    for img in (real, fake):
+        h, w = img.shape[-2] // 8 * 8, img.shape[-1] // 8 * 8
+        y = (rgb_to_ycbcr(img[:, :h, :w].double()) * 255)[0].numpy()
+        full = np.log10(1 + np.abs(dctn(y - 128, norm="ortho")))
+        maps = band_energy_maps(img)
+        k, bh, bw = maps.shape
+        mosaic = maps.view(8, 8, bh, bw).permute(0, 2, 1, 3).reshape(8 * bh, 8 * bw).numpy()
+        rows.append((img.permute(1, 2, 0).clamp(0, 1).numpy(), full, mosaic))
+    diff = (
+        np.abs(rows[1][0] - rows[0][0]).mean(-1),
+        rows[1][1] - rows[0][1],
+        rows[1][2] - rows[0][2],
+    )
+    titles = ("face", "full-image DCT (log |c|)", "block DCT band energy (8 x 8 bands)")
+    for r, (label, row) in enumerate(zip(("real", "fake", "fake - real"), (*rows, diff))):
+        for c in range(3):
+            ax = axes[r, c]
+            if r < 2 and c == 0:
+                ax.imshow(row[c])
+            else:
+                cmap = "magma" if r < 2 else "coolwarm"
+                im = ax.imshow(row[c], cmap=cmap)
+                if r == 2:
+                    lim = float(np.abs(row[c]).max()) or 1.0
+                    im.set_clim(-lim, lim) if c else im.set_clim(0, lim)
+                fig.colorbar(im, ax=ax, fraction=0.046)
+            ax.set_title(f"{label}: {titles[c]}", fontsize=9)
+            ax.axis("off")
+    return _finish(fig, path)
+
+
+def plot_attention_overlay(
+    image: torch.Tensor,
+    maps: dict[str, torch.Tensor],
+    path: str | Path | None = None,
+    titles: Sequence[str] | None = None,
+) -> Any:
+    """Overlay ``(h, w)`` maps (FAAE attention received, gate response ...) on the face.
+
+    Each map is resized bilinearly to the image and drawn with transparency over it.
+    """
+    plt = _plt()
+    n = len(maps) + 1
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4))
+    rgb = image.detach().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+    axes[0].imshow(rgb)
+    axes[0].set_title("input")
+    axes[0].axis("off")
+    for ax, (name, m) in zip(axes[1:], maps.items()):
+        if m.ndim != 2:
+            raise ShapeError(f"map {name!r} must have shape (h, w), got {tuple(m.shape)}")
+        up = torch.nn.functional.interpolate(
+            m[None, None].float(), size=rgb.shape[:2], mode="bilinear", align_corners=False
+        )[0, 0]
+        ax.imshow(rgb)
+        ax.imshow(up.cpu().numpy(), cmap="jet", alpha=0.45)
+        ax.set_title(name)
+        ax.axis("off")
+    return _finish(fig, path)

@@ -10,7 +10,6 @@ with the image, the 64 band maps and the band energy curve.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch

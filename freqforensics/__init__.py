@@ -5,7 +5,7 @@ reference detector assembled from them, and the data and training pipeline aroun
 """
 
 from freqforensics import functional
-from freqforensics.layers import BlockDCT, BlockIDCT, FAAE, HCMA, SBCM, SIDA
+from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT
 
 __version__ = "0.1.0"
 

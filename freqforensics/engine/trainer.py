@@ -65,6 +65,9 @@ class TrainConfig:
         eval_batch_size: batch size of evaluation (default: ``2 * batch_size``).
         checkpoint_every: also write ``last.pt`` every this many steps inside an epoch.
         max_steps_per_epoch: cap the steps of an epoch (``None``: the whole data set).
+        group_size: shuffle the training set in groups of this many consecutive indices, kept
+            together in one batch (2 with :class:`~freqforensics.data.synthetic.SelfBlendedFaces`
+            keeps each real crop next to its self-blended fake, as SBI trains).
         progress: show progress bars.
     """
 
@@ -84,10 +87,11 @@ class TrainConfig:
     eval_batch_size: int | None = None
     checkpoint_every: int | None = None
     max_steps_per_epoch: int | None = None
+    group_size: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "accumulate"):
+        for name in ("epochs", "batch_size", "accumulate", "group_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -122,11 +126,14 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failed save; gone after a successful rename
 
 
 def collate_batch(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -146,15 +153,26 @@ def collate_batch(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 class _EpochSampler(Sampler[int]):
     """A permutation per epoch from ``(seed, epoch)``, sharded across processes, skippable."""
 
-    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, shuffle: bool = True):
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        shuffle: bool = True,
+        group_size: int = 1,
+    ):
         self.n, self.seed, self.rank, self.world, self.shuffle = n, seed, rank, world, shuffle
+        self.group = group_size
         self.epoch = 0
         self.skip = 0
 
     def order(self) -> list[int]:
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            idx = torch.randperm(self.n, generator=g).tolist()
+            groups = torch.randperm(math.ceil(self.n / self.group), generator=g).tolist()
+            idx = [i for k in groups for i in range(k * self.group, (k + 1) * self.group)]
+            idx = [i for i in idx if i < self.n]
         else:
             idx = list(range(self.n))
         per = math.ceil(self.n / self.world)
@@ -209,7 +227,9 @@ def predict(
         probs.append(torch.sigmoid(logits.float()).cpu().numpy())
         labels.append(np.asarray(batch["label"], dtype=np.float64).reshape(-1))
         vid = batch.get("video_id")
-        ids.extend(list(vid) if vid is not None else [str(len(ids) + i) for i in range(len(logits))])
+        if vid is None:
+            vid = [str(len(ids) + i) for i in range(len(logits))]
+        ids.extend(list(vid))
     model.train(was_training)
     if not probs:
         return [], np.zeros(0), np.zeros(0)
@@ -273,7 +293,9 @@ class Trainer:
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         n_train = len(train_set)  # type: ignore[arg-type]
-        self.sampler = _EpochSampler(n_train, config.seed, self.rank, self.world)
+        self.sampler = _EpochSampler(
+            n_train, config.seed, self.rank, self.world, group_size=config.group_size
+        )
         steps = math.ceil(len(self.sampler) / (config.batch_size * config.accumulate))
         if config.max_steps_per_epoch is not None:
             steps = min(steps, config.max_steps_per_epoch)
@@ -293,6 +315,7 @@ class Trainer:
         self.epoch = 0
         self.step_in_epoch = 0
         self.global_step = 0
+        self.epoch_losses: list[float] = []  # step losses of the current epoch so far
         self.best_auc = -math.inf
         self.best_epoch = -1
         self.history: list[dict[str, float]] = []
@@ -320,6 +343,7 @@ class Trainer:
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
+            "epoch_losses": list(self.epoch_losses),
             "best_auc": self.best_auc,
             "best_epoch": self.best_epoch,
             "history": self.history,
@@ -339,6 +363,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state["step_in_epoch"])
         self.global_step = int(state["global_step"])
+        self.epoch_losses = [float(x) for x in state.get("epoch_losses", [])]
         self.best_auc = float(state["best_auc"])
         self.best_epoch = int(state["best_epoch"])
         self.history = list(state["history"])
@@ -366,7 +391,14 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------------------ loops
-    def _loader(self, dataset: Dataset[Any], sampler: Sampler[int] | None, batch: int) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset[Any], sampler: Sampler[int] | None, batch: int
+    ) -> DataLoader:
+        # A generator of its own (workers' seeds a function of seed, epoch and rank): without
+        # one, iter(loader) draws from the global torch RNG, and a resumed epoch, which makes
+        # one more iterator, would get other dropout masks than an uninterrupted run.
+        generator = torch.Generator()
+        generator.manual_seed(self.cfg.seed * 1_000_003 + self.epoch * 1009 + self.rank)
         return DataLoader(
             dataset,
             batch_size=batch,
@@ -376,6 +408,7 @@ class Trainer:
             collate_fn=collate_batch,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            generator=generator,
         )
 
     def train_epoch(self) -> float:
@@ -388,7 +421,9 @@ class Trainer:
         self.sampler.skip = self.step_in_epoch * micro * cfg.accumulate
         loader = self._loader(self.train_set, self.sampler, micro)
         self.ddp.train()
-        losses: list[float] = []
+        if self.step_in_epoch == 0:
+            self.epoch_losses = []
+        losses = self.epoch_losses  # the steps before a resume count in the epoch's mean
         it = iter(loader)
         bar = _progress(
             range(self.step_in_epoch, self.steps_per_epoch),
@@ -455,11 +490,36 @@ class Trainer:
                 if key != "epoch":
                     self._tb.add_scalar(key, value, int(row["epoch"]))
 
+    def _rewrite_log(self) -> None:
+        """Write ``metrics.csv`` afresh (atomically) from ``history``, the checkpoint's rows."""
+        path = self.out_dir / "metrics.csv"
+        if not self.history:
+            path.unlink(missing_ok=True)
+            return
+        fields = list(dict.fromkeys(k for row in self.history for k in row))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(self.history)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def fit(self, resume: bool = True) -> TrainResult:
         """Train for ``config.epochs`` epochs, resuming from ``out_dir/last.pt`` if asked."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            self.resume()
+        resumed = self.resume() if resume else False
+        if not resumed and self.global_step == 0:
+            # A fresh run starts from the seed, whatever ran since the constructor.
+            seed_everything(self.cfg.seed + self.rank, self.cfg.deterministic)
+        if self.is_main:
+            # One row per finished epoch: drop rows of an earlier run (resume=False) and a row
+            # written just before a kill that came before its epoch's checkpoint.
+            self._rewrite_log()
         while self.epoch < self.cfg.epochs:
             t0 = time.perf_counter()
             train_loss = self.train_epoch()
@@ -488,6 +548,7 @@ class Trainer:
                 logger.info("epoch %d: %s", self.epoch + 1, row)
             self.epoch += 1
             self.step_in_epoch = 0
+            self.epoch_losses = []
             self.checkpoint()
             if self.distributed:
                 dist.barrier()

@@ -33,7 +33,9 @@ def _check(image: torch.Tensor, name: str) -> None:
     check_dim_size(image, name, -3, 3, _LAYOUT)
 
 
-def _mix(image: torch.Tensor, matrix: np.ndarray, pre: np.ndarray, post: np.ndarray) -> torch.Tensor:
+def _mix(
+    image: torch.Tensor, matrix: np.ndarray, pre: np.ndarray, post: np.ndarray
+) -> torch.Tensor:
     m = torch.as_tensor(matrix, dtype=image.dtype, device=image.device)
     out = torch.einsum("ij,...jhw->...ihw", m, image - _col(pre, image))
     return out + _col(post, image)

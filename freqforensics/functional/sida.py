@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from einops import rearrange
 
@@ -65,7 +67,9 @@ def sida_differentials(
     _check_coeffs(coeffs, "coeffs", 3, "(..., 64, h, w)")
     row = coeffs[..., 1:, :] - coeffs[..., :-1, :]
     col = coeffs[..., :, 1:] - coeffs[..., :, :-1]
-    intra = torch.nn.functional.pad(coeffs[..., 1:, :, :] - coeffs[..., :-1, :, :], (0, 0, 0, 0, 0, 1))
+    intra = torch.nn.functional.pad(
+        coeffs[..., 1:, :, :] - coeffs[..., :-1, :, :], (0, 0, 0, 0, 0, 1)
+    )
     return row, col, intra
 
 
@@ -95,6 +99,12 @@ def _moments(a: torch.Tensor, inplace: bool) -> torch.Tensor:
     return torch.stack((mean, std, skew, kurt), dim=-1)
 
 
+def _is_tracing() -> bool:
+    """True under torch.compile, torch.export and both ONNX exporters."""
+    compiling = getattr(torch.compiler, "is_compiling", None)  # torch >= 2.3
+    return bool(compiling is not None and compiling()) or torch.onnx.is_in_onnx_export()
+
+
 def _slice_statistics(c: torch.Tensor, inplace: bool) -> torch.Tensor:
     """``(B, 64, h, w)`` coefficients -> ``(B, 3, 64, 4)`` statistics."""
     row, col, intra = sida_differentials(c)
@@ -118,7 +128,8 @@ def sida_statistics(coeffs: torch.Tensor) -> torch.Tensor:
         coeffs: coefficients of shape :math:`(*, C, 64, h, w)`, ``h, w >= 2``.
 
     Returns:
-        Tensor of shape :math:`(*, 4, C, 3, 64)`: (statistic, channel, differential, band).
+        Tensor of shape :math:`(*, 4, C, 3, 64)`: (statistic, channel, differential, band), in
+        the input's dtype (float16 and bfloat16 inputs are accumulated in float32).
 
     Example:
         >>> import torch
@@ -129,12 +140,20 @@ def sida_statistics(coeffs: torch.Tensor) -> torch.Tensor:
     _check_coeffs(coeffs, "coeffs", 4, "(..., C, 64, h, w)")
     lead = coeffs.shape[:-3]
     k, h, w = coeffs.shape[-3:]
-    flat = coeffs.reshape(-1, k, h, w)
+    dtype = coeffs.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        # Fourth powers overflow float16 and the constant-map threshold (a multiple of eps) is
+        # meaningless at 8 bits of mantissa: accumulate in float32, return the input dtype.
+        coeffs = coeffs.float()
+    # math.prod, not -1: an empty batch has no unique -1.
+    flat = coeffs.reshape(math.prod(lead), k, h, w)
     inplace = not (torch.is_grad_enabled() and coeffs.requires_grad)
     per_chunk = max(1, _CHUNK_ELEMENTS // (k * h * w))
-    if flat.shape[0] <= per_chunk:
+    # Traced (torch.compile, torch.export, ONNX): one graph for any batch size, no Python
+    # chunk loop (its batch-size test would specialise the graph); same numbers per slice.
+    if _is_tracing() or flat.shape[0] <= per_chunk:
         stats = _slice_statistics(flat, inplace)
     else:
         stats = torch.cat([_slice_statistics(c, inplace) for c in flat.split(per_chunk)])
     stats = stats.reshape(*lead, 3, k, 4)
-    return rearrange(stats, "... C d k s -> ... s C d k")
+    return rearrange(stats, "... C d k s -> ... s C d k").to(dtype)

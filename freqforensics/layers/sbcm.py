@@ -77,7 +77,9 @@ class SBCM(nn.Module):
         for c, k in zip(channels, kernel_sizes):
             check_positive_int(c, "channels[i]")
             if check_positive_int(k, "kernel_sizes[i]") % 2 == 0:
-                raise ValueError(f"kernel_sizes must be odd (same padding), got {tuple(kernel_sizes)}")
+                raise ValueError(
+                    f"kernel_sizes must be odd (same padding), got {tuple(kernel_sizes)}"
+                )
             layers += [
                 nn.Conv3d(prev, c, kernel_size=(k, 1, 1), padding=(k // 2, 0, 0), bias=False),
                 norm(c),

@@ -50,8 +50,10 @@ class SIDA(nn.Module):
         self.dct = BlockDCT(block_size=block_size, zigzag=True, color="ycbcr", crop=True)
 
     def _one_size(self, images: torch.Tensor) -> torch.Tensor:
-        coeffs = self.dct(images)
-        return sida_statistics(coeffs).flatten(1)
+        # Hand-crafted statistics, no weights: autocast would silently run the DCT in 16 bits.
+        with torch.autocast(images.device.type, enabled=False):
+            coeffs = self.dct(images)
+            return sida_statistics(coeffs).flatten(1)
 
     def forward(self, images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         if isinstance(images, torch.Tensor):
@@ -63,10 +65,15 @@ class SIDA(nn.Module):
                 )
             _check_size(images.shape[-2:], "images")
             return self._one_size(images)
-        if not isinstance(images, Sequence) or len(images) == 0:
+        if not isinstance(images, Sequence):
             raise TypeError(
                 "images must be a tensor (N, 3, H, W) or a non-empty list of (3, H, W) tensors, "
                 f"got {type(images).__name__}"
+            )
+        if len(images) == 0:
+            raise ValueError(
+                "images must be a tensor (N, 3, H, W) or a non-empty list of (3, H, W) tensors, "
+                "got an empty list"
             )
         # Group crops by their grid size so each group is one batched DCT.
         bs = self.dct.block_size

@@ -15,6 +15,7 @@ PRESETS: dict[str, SFCLHCMFConfig] = {
         img_size=128,
         spatial_backbone="tinynet_e",
         xception_middle_blocks=0,
+        sbcm_channels=(8, 16, 32),
         embed_dim=128,
         num_heads=4,
         drop_rate=0.2,

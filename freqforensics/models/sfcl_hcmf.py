@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -124,7 +123,7 @@ def _timm() -> Any:
     return timm
 
 
-def _create(name: str, pretrained: bool, weights: str | None, **kwargs: Any) -> nn.Module:
+def _create(name: str, pretrained: bool, weights: str | None, **kwargs: Any) -> Any:
     timm = _timm()
     if weights is not None:
         kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
@@ -134,6 +133,9 @@ def _create(name: str, pretrained: bool, weights: str | None, **kwargs: Any) -> 
 
 class _SpatialBranch(nn.Module):
     """A timm EfficientNet-class model split at its stride-8 stage (where FAAE goes)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, cfg: SFCLHCMFConfig) -> None:
         super().__init__()
@@ -402,8 +404,9 @@ class SFCLHCMF(nn.Module):
         else:
             assert self.concat is not None
             fused = self.concat(torch.cat((s_tok.mean(1), f_tok.mean(1)), dim=1))
-            gate = torch.sigmoid(self.gate(d)) if (self.gate is not None and d is not None) else None
-            if gate is not None:
+            gate = None
+            if self.gate is not None and d is not None:
+                gate = torch.sigmoid(self.gate(d))
                 fused = fused * gate
         if gate is not None:
             out["gate"] = gate

@@ -1,0 +1,47 @@
+"""Shared test configuration: hypothesis profiles, seeding and the shared data folder.
+
+Hypothesis profiles: ``dev`` (the default, hypothesis' usual number of examples) and ``ci``
+(few examples, for the 2-core CI machines); pick one with ``HYPOTHESIS_PROFILE=ci``. Both have
+``deadline=None``: torch's first call of an op is slow and would trip hypothesis' timer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+#: ``/work/shared/data``: the small datasets shared by the project (next to the checkout).
+SHARED_DATA: Path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    """Every test starts from the same torch seed, so failures reproduce."""
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """Path of the shared data folder; skips the test when it is missing."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder {SHARED_DATA} not found")
+    return SHARED_DATA

@@ -44,7 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dct.py --out benchmarks/results/bench_dct.json
 	$(BIN)/python benchmarks/bench_sida.py --out benchmarks/results/bench_sida.json
 	$(BIN)/python benchmarks/bench_model.py --out benchmarks/results/bench_model.json
-	$(BIN)/python benchmarks/report.py benchmarks/results docs/benchmarks.md
+	$(BIN)/python benchmarks/report.py benchmarks/results docs/benchmarks.rst
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

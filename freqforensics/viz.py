@@ -102,13 +102,15 @@ def plot_sida_statistics(
     channel: str = "Y",
     path: str | Path | None = None,
     title: str | None = None,
+    log_scale: bool | None = None,
 ) -> Any:
     """The paper's Figure 7: one SIDA statistic over its 192 positions, real vs fake.
 
     The 192 positions are the 64 bands of the row differential, then col, then intra (zigzag
     order within each). Red: real, blue: fake, green: their difference (fake - real), as in the
     paper. ``real`` and ``fake`` are SIDA vectors ``(2304,)`` of one image each, or ``(N, 2304)``
-    sets that are averaged.
+    sets that are averaged. ``log_scale`` draws the top panel on a log axis (default: when all
+    values but the padded band are positive and span more than two decades, as the means and stds do).
 
     Example:
         >>> import torch
@@ -130,6 +132,14 @@ def plot_sida_statistics(
         for edge in (64, 128):
             a.axvline(edge, color="grey", lw=0.6, ls=":")
         a.legend(loc="upper right", fontsize=8)
+    both = np.concatenate([r, f])
+    positive = both[both > 0]
+    if log_scale is None:
+        log_scale = bool(
+            positive.size >= 0.95 * both.size and positive.max() / positive.min() > 100
+        )
+    if log_scale:
+        ax.set_yscale("log")
     ax.set_ylabel(statistic)
     ax_d.set_ylabel("difference")
     ax_d.set_xticks([32, 96, 160], ["row (64 bands)", "col (64 bands)", "intra (64 bands)"])

@@ -1,0 +1,71 @@
+"""Data pipeline: dataset folders -> video records -> face crops + manifests -> Dataset.
+
+- :mod:`~freqforensics.data.readers`: FaceForensics++, Celeb-DF v2, DFDC (train parts and
+  public test set) and plain ``real/`` + ``fake/`` folders to :class:`VideoRecord` lists.
+- :mod:`~freqforensics.data.video`: exact, keyframe-seeking frame sampling with PyAV.
+- :mod:`~freqforensics.data.faces`: dlib's largest face, FaceForensics++'s 1.3x square,
+  snapped to the 8-pixel grid of the frame.
+- :mod:`~freqforensics.data.preprocess`: the resumable, parallel cropping job and its manifests.
+- :mod:`~freqforensics.data.dataset`: :class:`FrameDataset` (``image`` + ``sida`` + ``label``).
+
+PyAV, dlib, Pillow and tqdm (the ``data`` extra) are imported only when used.
+"""
+
+from freqforensics.data.dataset import FrameDataset, collate_frames
+from freqforensics.data.faces import FaceBox, FaceDetector, crop_face, detect_largest_face, face_box
+from freqforensics.data.preprocess import (
+    MANIFEST_COLUMNS,
+    STATUSES,
+    ManifestRow,
+    PreprocessReport,
+    load_manifest,
+    manifest_path,
+    preprocess,
+)
+from freqforensics.data.readers import (
+    VideoRecord,
+    read_celebdf,
+    read_dfdc,
+    read_dfdc_test,
+    read_ffpp,
+    read_folder,
+)
+from freqforensics.data.video import (
+    Frame,
+    VideoError,
+    VideoInfo,
+    probe_video,
+    read_frames,
+    sample_frames,
+    sample_indices,
+)
+
+__all__ = [
+    "VideoRecord",
+    "read_ffpp",
+    "read_celebdf",
+    "read_dfdc",
+    "read_dfdc_test",
+    "read_folder",
+    "VideoError",
+    "VideoInfo",
+    "Frame",
+    "probe_video",
+    "sample_indices",
+    "read_frames",
+    "sample_frames",
+    "FaceBox",
+    "FaceDetector",
+    "detect_largest_face",
+    "face_box",
+    "crop_face",
+    "MANIFEST_COLUMNS",
+    "STATUSES",
+    "ManifestRow",
+    "PreprocessReport",
+    "preprocess",
+    "load_manifest",
+    "manifest_path",
+    "FrameDataset",
+    "collate_frames",
+]

@@ -1,0 +1,176 @@
+"""A training :class:`~torch.utils.data.Dataset` over the crops of a preprocessing manifest.
+
+Each item carries the two views the detector needs: ``image``, the crop resized to a square
+(the spatial and local branches), and ``sida``, the 2304 SIDA statistics of the crop at its
+original resolution (never resized: the paper's global branch depends on the codec's 8x8 blocks,
+which the crops are aligned to). Training augmentation is a horizontal flip, applied to both
+views, and a small brightness/contrast jitter applied to ``image`` only (a colour change rescales
+the DCT coefficients SIDA summarises, so it is not a label-preserving change for that branch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from freqforensics.data.preprocess import ManifestRow, load_manifest
+from freqforensics.layers.sida import SIDA
+
+__all__ = ["FrameDataset", "collate_frames"]
+
+_SPLITS = ("train", "val", "test")
+
+
+def _as_list(value: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(value, (str, Path)):
+        return [Path(value)]
+    return [Path(v) for v in value]
+
+
+class FrameDataset(Dataset[dict[str, Any]]):
+    """Face crops listed by one or more manifests (``status == "ok"`` rows only).
+
+    Args:
+        manifest: a ``manifest.csv`` (or its folder) written by
+            :func:`~freqforensics.data.preprocess`, or a list of them.
+        split: keep rows of this split (``"train"``, ``"val"``, ``"test"``), or ``None`` for all.
+        image_size: side ``S`` of the resized ``image`` (380, EfficientNet-B4's input).
+        augment: random flip and colour jitter; defaults to ``split == "train"``.
+        real_repeat: how many times each real frame is listed (the paper balances the four
+            fakes per real of FaceForensics++ by repeating reals, each copy augmented
+            differently); defaults to 4 for ``split="train"`` and 1 otherwise.
+        brightness: jitter factor drawn from ``[1 - brightness, 1 + brightness]``.
+        contrast: jitter factor drawn from ``[1 - contrast, 1 + contrast]``.
+        flip_p: probability of the horizontal flip.
+
+    Each item is a dict:
+
+    - ``image``: float32 :math:`(3, S, S)` in [0, 1].
+    - ``sida``: float32 :math:`(2304,)`, ``SIDA()`` of the (possibly flipped) crop at its
+      original resolution.
+    - ``label``: float32 scalar tensor, 0 real, 1 fake.
+    - ``video_id``: ``str``; ``frame_index``: ``int``.
+
+    Example:
+        >>> ds = FrameDataset("crops/ffpp/manifest.csv", split="train")  # doctest: +SKIP
+        >>> ds[0]["image"].shape, ds[0]["sida"].shape  # doctest: +SKIP
+        (torch.Size([3, 380, 380]), torch.Size([2304]))
+    """
+
+    def __init__(
+        self,
+        manifest: str | Path | Sequence[str | Path],
+        split: str | None = "train",
+        image_size: int = 380,
+        augment: bool | None = None,
+        real_repeat: int | None = None,
+        brightness: float = 0.1,
+        contrast: float = 0.1,
+        flip_p: float = 0.5,
+    ) -> None:
+        if split is not None and split not in _SPLITS:
+            raise ValueError(f"split must be one of {list(_SPLITS)} or None, got {split!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
+            raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
+        if real_repeat is None:
+            real_repeat = 4 if split == "train" else 1
+        if isinstance(real_repeat, bool) or not isinstance(real_repeat, int) or real_repeat < 1:
+            raise ValueError(f"real_repeat must be an int >= 1, got {real_repeat!r}")
+        for name, value in (("brightness", brightness), ("contrast", contrast)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if not 0 <= flip_p <= 1:
+            raise ValueError(f"flip_p must be in [0, 1], got {flip_p!r}")
+        rows: list[ManifestRow] = []
+        for path in _as_list(manifest):
+            rows.extend(load_manifest(path, status="ok"))
+        if split is not None:
+            rows = [r for r in rows if r.split == split]
+        self.rows = rows
+        self.split = split
+        self.image_size = image_size
+        self.augment = split == "train" if augment is None else bool(augment)
+        self.real_repeat = real_repeat
+        self.brightness = float(brightness)
+        self.contrast = float(contrast)
+        self.flip_p = float(flip_p)
+        self.index = [
+            i for i, r in enumerate(rows) for _ in range(real_repeat if r.label == 0 else 1)
+        ]
+        self.sida = SIDA()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def labels(self) -> list[int]:
+        """Label of every item (after repetition), e.g. for a weighted sampler."""
+        return [self.rows[i].label for i in self.index]
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        from PIL import Image, ImageEnhance
+
+        row = self.rows[self.index[item]]
+        if row.crop_path is None:  # pragma: no cover - load_manifest(status="ok") guarantees it
+            raise ValueError(f"row {row.video_id}:{row.frame_index} has no crop")
+        with Image.open(row.crop_path) as png:
+            crop = png.convert("RGB")
+        if self.augment and float(torch.rand(())) < self.flip_p:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        original = torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1).float() / 255
+        with torch.no_grad():
+            sida = self.sida(original[None])[0]
+        image = crop.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
+        if self.augment:
+            for enhancer, amount in (
+                (ImageEnhance.Brightness, self.brightness),
+                (ImageEnhance.Contrast, self.contrast),
+            ):
+                if amount > 0:
+                    factor = 1 + amount * (2 * float(torch.rand(())) - 1)
+                    image = enhancer(image).enhance(factor)
+        tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
+        return {
+            "image": tensor,
+            "sida": sida,
+            "label": torch.tensor(float(row.label)),
+            "video_id": row.video_id,
+            "frame_index": row.frame_index,
+        }
+
+
+def collate_frames(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Collate :class:`FrameDataset` items: stack tensors, numbers to tensors, strings to lists.
+
+    Args:
+        batch: items with the same keys.
+
+    Returns:
+        ``image`` :math:`(B, 3, S, S)`, ``sida`` :math:`(B, 2304)`, ``label`` :math:`(B,)`,
+        ``frame_index`` int64 :math:`(B,)` and ``video_id`` a list of ``B`` strings.
+
+    Example:
+        >>> import torch
+        >>> out = collate_frames([{"x": torch.zeros(2), "id": "a", "i": 1},
+        ...                       {"x": torch.ones(2), "id": "b", "i": 2}])
+        >>> out["x"].shape, out["id"], out["i"]
+        (torch.Size([2, 2]), ['a', 'b'], tensor([1, 2]))
+    """
+    if len(batch) == 0:
+        raise ValueError("batch must hold at least one item, got an empty sequence")
+    out: dict[str, Any] = {}
+    for key in batch[0]:
+        values = [item[key] for item in batch]
+        first = values[0]
+        if isinstance(first, torch.Tensor):
+            out[key] = torch.stack(values)
+        elif isinstance(first, (bool, int, float)):
+            out[key] = torch.tensor(values)
+        else:
+            out[key] = list(values)
+    return out

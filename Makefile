@@ -20,17 +20,22 @@ lint: $(STAMP)
 	$(BIN)/mypy freqforensics
 
 docs: $(STAMP)
+	rm -rf docs/api/generated
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 ## make test: lint, types, the fast test suite with doctests, and the docs (warnings are errors)
 test: lint
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -m "not slow" -q
+	rm -rf docs/api/generated
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -q -b doctest docs docs/_build/doctest
 
 ## make test-all: everything, the slow suite included
 test-all: lint
 	$(BIN)/pytest -q
+	rm -rf docs/api/generated
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -q -b doctest docs docs/_build/doctest
 
 ## make demo: train and evaluate SFCL-HCMF on the embedded data set (CPU preset, < 10 min)
 demo: $(STAMP)
@@ -44,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dct.py --out benchmarks/results/bench_dct.json
 	$(BIN)/python benchmarks/bench_sida.py --out benchmarks/results/bench_sida.json
 	$(BIN)/python benchmarks/bench_model.py --out benchmarks/results/bench_model.json
+	$(BIN)/python benchmarks/bench_preprocess.py --out benchmarks/results/bench_preprocess.json
 	$(BIN)/python benchmarks/report.py benchmarks/results docs/benchmarks.rst
 
 clean:

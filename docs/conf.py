@@ -23,12 +23,13 @@ extensions = [
 # intersphinx is left out on purpose: it needs the network to fetch inventories.
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"show-inheritance": False}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_mock_imports: list[str] = []
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+napoleon_use_ivar = True
 nitpicky = False
 suppress_warnings = ["autosummary.import_cycle"]
 

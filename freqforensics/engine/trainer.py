@@ -175,15 +175,20 @@ class _EpochSampler(Sampler[int]):
             idx = [i for i in idx if i < self.n]
         else:
             idx = list(range(self.n))
-        per = math.ceil(self.n / self.world)
-        idx += idx[: per * self.world - self.n]  # pad so every process has the same count
-        return idx[self.rank :: self.world]
+        idx += idx[: self._per_rank() * self.world - self.n]  # every process the same count
+        # deal whole groups to the processes: a group (a real and its fake) stays together
+        size = self.group
+        chunks = [idx[i : i + size] for i in range(0, len(idx), size)]
+        return [i for chunk in chunks[self.rank :: self.world] for i in chunk]
+
+    def _per_rank(self) -> int:
+        return math.ceil(self.n / (self.group * self.world)) * self.group
 
     def __iter__(self) -> Any:
         return iter(self.order()[self.skip :])
 
     def __len__(self) -> int:
-        return max(0, math.ceil(self.n / self.world) - self.skip)
+        return max(0, self._per_rank() - self.skip)
 
 
 def _device(spec: str) -> torch.device:

@@ -85,8 +85,8 @@ def _moments(a: torch.Tensor, inplace: bool) -> torch.Tensor:
     c2 = c * c
     m2 = c2.mean(-1)
     n = c.shape[-1]
-    m3 = torch.linalg.vecdot(c2, c) / n
-    m4 = torch.linalg.vecdot(c2, c2) / n
+    m3 = _dot(c2, c) / n
+    m4 = _dot(c2, c2) / n
     mean = mean.squeeze(-1)
     eps = torch.finfo(a.dtype).eps
     # A constant map: the centred values are rounding noise of the mean.
@@ -97,6 +97,17 @@ def _moments(a: torch.Tensor, inplace: bool) -> torch.Tensor:
     kurt = torch.where(flat, zero, m4 / (safe * safe))
     std = torch.where(flat, zero, safe.sqrt())
     return torch.stack((mean, std, skew, kurt), dim=-1)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``sum(a * b)`` over the last axis; ``linalg.vecdot`` skips the product's temporary.
+
+    The legacy TorchScript ONNX exporter has no symbolic for ``aten::linalg_vecdot``: export
+    the product and sum instead (the same numbers up to summation order).
+    """
+    if torch.onnx.is_in_onnx_export():
+        return (a * b).sum(-1)
+    return torch.linalg.vecdot(a, b)
 
 
 def _is_tracing() -> bool:

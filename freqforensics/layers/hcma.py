@@ -87,13 +87,12 @@ class HCMA(nn.Module):
             )
         return x
 
-    def forward(
-        self,
-        s: torch.Tensor,
-        f: torch.Tensor,
-        d: torch.Tensor | None = None,
-        return_gate: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+    def token_features(self, s: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """The fused tokens before pooling and gating: :math:`A_{res}` of eq. 15, ``(N, Ls, E)``.
+
+        Useful to see which spatial tokens carry the fused representation (e.g. their norms
+        over the image grid).
+        """
         s = self._tokens(s, "s", self.spatial_dim)
         f = self._tokens(f, "f", self.freq_dim)
         if s.shape[0] != f.shape[0]:
@@ -104,14 +103,23 @@ class HCMA(nn.Module):
         f_p = self.proj_f(f)
         a, _ = self.attn(s_p, f_p, f_p, need_weights=False)  # eq. 14
         res = self.res_norm(self.res_conv(s_p.transpose(1, 2))).transpose(1, 2)
-        fused = (a + res).mean(dim=1)  # eq. 15, pooled over the query tokens
+        return a + res  # eq. 15
+
+    def forward(
+        self,
+        s: torch.Tensor,
+        f: torch.Tensor,
+        d: torch.Tensor | None = None,
+        return_gate: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        fused = self.token_features(s, f).mean(dim=1)  # pooled over the query tokens
         g: torch.Tensor | None = None
         if d is not None:
             check_tensor(d, "d")
             check_float(d, "d")
-            if d.ndim != 2 or d.shape != (s.shape[0], self.gate_dim):
+            if d.ndim != 2 or d.shape != (fused.shape[0], self.gate_dim):
                 raise ShapeError(
-                    f"d must have shape (N, {self.gate_dim}) with N={s.shape[0]}, "
+                    f"d must have shape (N, {self.gate_dim}) with N={fused.shape[0]}, "
                     f"got {tuple(d.shape)}"
                 )
             g = torch.sigmoid(self.gate(d.to(fused.dtype)))  # eq. 16

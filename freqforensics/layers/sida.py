@@ -96,7 +96,7 @@ class SIDA(nn.Module):
 
 
 def _check_size(hw: Sequence[int], name: str) -> None:
-    h, w = int(hw[0]), int(hw[1])
+    h, w = hw[0], hw[1]  # no int(): it would pin symbolic sizes under torch.export
     if h < _MIN_SIZE or w < _MIN_SIZE:
         raise ShapeError(
             f"{name} is {h} x {w} pixels; SIDA needs at least {_MIN_SIZE} x {_MIN_SIZE} "

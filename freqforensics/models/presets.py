@@ -6,9 +6,10 @@ from freqforensics.models.sfcl_hcmf import SFCLHCMFConfig
 
 __all__ = ["PRESETS", "preset"]
 
-#: ``paper``: the paper's model (380 x 380, EfficientNet-B4, full Xception CNN-F, HCMA 1024/8),
-#: for a GPU. ``cpu``: a model that trains in minutes on two CPU cores (small input, TinyNet-E
-#: spatial branch, CNN-F without middle blocks, narrow fusion).
+#: Named configurations. ``paper``: the paper's model (380 x 380, EfficientNet-B4, the full
+#: Xception CNN-F, HCMA 1024 wide with 8 heads), for a GPU. ``cpu``: a model that trains in
+#: minutes on two CPU cores (128 x 128, TinyNet-E spatial branch, narrower SBCM, CNN-F without
+#: middle blocks, 128-wide fusion).
 PRESETS: dict[str, SFCLHCMFConfig] = {
     "paper": SFCLHCMFConfig(),
     "cpu": SFCLHCMFConfig(

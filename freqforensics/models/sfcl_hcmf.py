@@ -263,6 +263,10 @@ class SFCLHCMF(nn.Module):
                 num_heads=cfg.num_heads,
                 gate_dim=SIDA_DIM,
             )
+            if not cfg.use_sida:
+                # HCMA never calls its gate without d: no dead weights in the parameter count,
+                # the optimiser or DistributedDataParallel (which fails on unused parameters).
+                self.hcma.gate = None  # type: ignore[assignment]
             self.concat: nn.Module | None = None
         else:
             self.hcma = None
@@ -300,8 +304,11 @@ class SFCLHCMF(nn.Module):
         tmp = path.with_name(path.name + ".tmp")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         meta = {"format": CHECKPOINT_FORMAT, "config": self.config.to_json()}
-        save_file(state, str(tmp), metadata=meta)
-        tmp.replace(path)
+        try:
+            save_file(state, str(tmp), metadata=meta)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)  # after a failed save; gone after a successful rename
         return path
 
     @classmethod
@@ -348,7 +355,8 @@ class SFCLHCMF(nn.Module):
             return None
         if sida is None:
             with torch.no_grad():
-                sida = self.sida(images.float())
+                # float32 at least: the higher moments overflow float16
+                sida = self.sida(images if images.dtype == torch.float64 else images.float())
         else:
             check_tensor(sida, "sida")
             if sida.shape != (images.shape[0], SIDA_DIM):
@@ -358,7 +366,8 @@ class SFCLHCMF(nn.Module):
                 )
         d = torch.sign(sida) * torch.log1p(sida.abs())
         assert self.sida_norm is not None
-        return self.sida_norm(d.float())
+        norm_dtype = next(self.sida_norm.parameters()).dtype  # float64 after model.double()
+        return self.sida_norm(d.to(norm_dtype))
 
     def forward_intermediates(
         self, images: torch.Tensor, sida: torch.Tensor | None = None, attention: bool = False
@@ -368,8 +377,9 @@ class SFCLHCMF(nn.Module):
         Keys: ``coeffs`` (block DCT), ``freq_local`` (SBCM output, or the normalised DCT),
         ``spatial_map`` and ``freq_map`` (the branches' last feature maps), ``sida`` (the
         normalised SIDA vector, when used), ``gate`` (the SIDA gate values), ``faae_attention``
-        (when ``attention=True`` and FAAE is on: ``(N, hw, hw)``), ``features`` (the fused
-        vector) and ``logits``.
+        (when ``attention=True`` and FAAE is on: ``(N, hw, hw)``), ``hcma_tokens`` (when
+        ``attention=True`` and HCMA is on: the fused spatial tokens before pooling and gating,
+        ``(N, Ls, E)``), ``features`` (the fused vector) and ``logits``.
         """
         self._check_images(images)
         out: dict[str, torch.Tensor] = {}
@@ -401,6 +411,8 @@ class SFCLHCMF(nn.Module):
         f_tok = rearrange(freq_map, "n c h w -> n (h w) c")
         if self.hcma is not None:
             fused, gate = self.hcma(s_tok, f_tok, d, return_gate=True)
+            if attention:
+                out["hcma_tokens"] = self.hcma.token_features(s_tok, f_tok)
         else:
             assert self.concat is not None
             fused = self.concat(torch.cat((s_tok.mean(1), f_tok.mean(1)), dim=1))

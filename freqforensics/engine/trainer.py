@@ -557,6 +557,12 @@ class Trainer:
             self.checkpoint()
             if self.distributed:
                 dist.barrier()
+        best = self.out_dir / "best.safetensors"
+        if self.is_main and self.best_epoch < 0:
+            # Validation AUC was undefined every epoch (e.g. one class only): keep the last model.
+            logger.warning("no finite validation AUC; saving the last model as %s", best)
+            self.best_epoch = self.epoch
+            self.save_best(self.model, best)
         if self._tb:
             self._tb.close()
         return TrainResult(self.best_epoch, self.best_auc, self.history, self.out_dir)

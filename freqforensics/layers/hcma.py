@@ -105,14 +105,15 @@ class HCMA(nn.Module):
         res = self.res_norm(self.res_conv(s_p.transpose(1, 2))).transpose(1, 2)
         return a + res  # eq. 15
 
-    def forward(
-        self,
-        s: torch.Tensor,
-        f: torch.Tensor,
-        d: torch.Tensor | None = None,
-        return_gate: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
-        fused = self.token_features(s, f).mean(dim=1)  # pooled over the query tokens
+    def pool_and_gate(
+        self, tokens: torch.Tensor, d: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean over the tokens of :meth:`token_features`, times the gate (eqs. 16, 17).
+
+        Returns:
+            ``(fused, gate)``: ``(N, E)`` and the gate values ``(N, E)`` (``None`` without ``d``).
+        """
+        fused = tokens.mean(dim=1)  # pooled over the query tokens
         g: torch.Tensor | None = None
         if d is not None:
             check_tensor(d, "d")
@@ -122,8 +123,20 @@ class HCMA(nn.Module):
                     f"d must have shape (N, {self.gate_dim}) with N={fused.shape[0]}, "
                     f"got {tuple(d.shape)}"
                 )
+            if self.gate is None:
+                raise ValueError("d was given, but this HCMA has no gate (gate was removed)")
             g = torch.sigmoid(self.gate(d.to(fused.dtype)))  # eq. 16
             fused = fused * g  # eq. 17
+        return fused, g
+
+    def forward(
+        self,
+        s: torch.Tensor,
+        f: torch.Tensor,
+        d: torch.Tensor | None = None,
+        return_gate: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        fused, g = self.pool_and_gate(self.token_features(s, f), d)
         if return_gate:
             return fused, g
         return fused

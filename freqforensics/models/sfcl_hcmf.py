@@ -410,9 +410,10 @@ class SFCLHCMF(nn.Module):
         s_tok = rearrange(spatial_map, "n c h w -> n (h w) c")
         f_tok = rearrange(freq_map, "n c h w -> n (h w) c")
         if self.hcma is not None:
-            fused, gate = self.hcma(s_tok, f_tok, d, return_gate=True)
+            tokens = self.hcma.token_features(s_tok, f_tok)
             if attention:
-                out["hcma_tokens"] = self.hcma.token_features(s_tok, f_tok)
+                out["hcma_tokens"] = tokens
+            fused, gate = self.hcma.pool_and_gate(tokens, d)
         else:
             assert self.concat is not None
             fused = self.concat(torch.cat((s_tok.mean(1), f_tok.mean(1)), dim=1))

@@ -1,0 +1,150 @@
+"""Every script in ``examples/`` runs in a smoke mode (imported from its file: not a package)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: the CI machines have two busy cores, and oversubscription is slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as a module."""
+    path = EXAMPLES / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"freqforensics_example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look modules up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
+    return module
+
+
+def test_every_example_is_tested() -> None:
+    tested = {
+        "frequency_tour",
+        "use_layers_in_your_detector",
+        "train_sfcl_hcmf",
+        "forensic_figures",
+    }
+    assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_frequency_tour(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("skimage")
+    tour = load_example("frequency_tour")
+    out = tmp_path / "t.png"
+    groups = tour.main(["--out", str(out)])
+    assert out.is_file() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(groups) == {"DC", "low 1-9", "mid 10-35", "high 36-63"}
+    assert sum(groups.values()) == pytest.approx(1.0, abs=1e-4)
+    assert groups["DC"] > groups["high 36-63"]  # a photograph: energy sits at low frequencies
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and printed.count("%") >= 64
+
+
+def test_frequency_tour_on_a_file(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    tour = load_example("frequency_tour")
+    g = torch.Generator().manual_seed(0)
+    noise = (torch.rand(72, 96, 3, generator=g) * 255).to(torch.uint8).numpy()
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    groups = tour.main([str(tmp_path / "noise.png"), "--out", str(tmp_path / "n.png")])
+    assert (tmp_path / "n.png").is_file()
+    assert groups["high 36-63"] > groups["DC"] * 0.01  # white noise: flat spectrum
+
+
+def test_use_layers_in_your_detector() -> None:
+    demo = load_example("use_layers_in_your_detector")
+    losses = demo.main(["--steps", "2", "--size", "64", "--batch", "4"])
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    model = demo.FrequencyAwareResNet().eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 96, 96)).shape == (2,)
+
+
+def test_train_sfcl_hcmf_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("skimage")
+    demo = load_example("train_sfcl_hcmf")
+    out = tmp_path / "demo"
+    summary = demo.main(["--preset", "smoke", "--out", str(out), "--quiet"])
+    for name in (
+        "best.safetensors",
+        "metrics.csv",
+        "roc.png",
+        "figure7_sida.png",
+        "results.json",
+        "last.pt",
+    ):
+        assert (out / name).is_file(), name
+    with open(out / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1]  # the smoke preset trains one epoch
+    results = json.loads((out / "results.json").read_text())
+    assert results["preset"] == "smoke"
+    full = results["results"]["full"]
+    for level in ("frame", "video"):
+        auc = full["test"][level]["auc"]
+        assert math.isfinite(auc) and 0.0 <= auc <= 1.0
+    assert full["best_epoch"] == 1 and math.isfinite(full["best_val_auc"])
+    assert full["config"]["img_size"] == 64 and full["parameters"] > 0
+    assert summary["results"]["full"]["test"] == full["test"]
+    printed = capsys.readouterr().out
+    assert "AUC" in printed and "wrote" in printed
+
+    # the same --out again: the run is complete, so it resumes to the end and retrains nothing
+    again = demo.main(["--preset", "smoke", "--out", str(out), "--quiet"])
+    assert again["results"]["full"]["test"] == full["test"]
+    with open(out / "metrics.csv", newline="") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1]
+
+
+def test_forensic_figures(tmp_path: Path) -> None:
+    """Figures 1 and 7 on two FaceForensics++ frames, and the attention overlay of a model."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("av")
+    pytest.importorskip("dlib")
+    figures = load_example("forensic_figures")
+    if not (figures.DEFAULT_DATA / "original_sequences").is_dir():
+        pytest.skip(f"FaceForensics++ sample videos not found in {figures.DEFAULT_DATA}")
+    from freqforensics.models import SFCLHCMF, preset
+
+    torch.manual_seed(0)
+    model = SFCLHCMF(preset("cpu", img_size=64, embed_dim=32, num_heads=2, sbcm_channels=(4, 8, 8)))
+    checkpoint = model.save_checkpoint(tmp_path / "tiny.safetensors")
+    out = tmp_path / "figures"
+    written = figures.main(["--frames", "2", "--out", str(out), "--checkpoint", str(checkpoint)])
+    names = {
+        "fig1_dct_energy.png",
+        "fig7_sida_mean.png",
+        "fig7_sida_std.png",
+        "attention_overlay.png",
+    }
+    assert {p.name for p in written} == names
+    for path in written:
+        assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"

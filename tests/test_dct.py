@@ -547,3 +547,34 @@ def test_cuda_matches_cpu(dtype: torch.dtype) -> None:
     y = fwd(x.cuda())
     torch.testing.assert_close(y.cpu(), BlockDCT()(x), **tol)
     torch.testing.assert_close(inv(y).cpu(), x, **tol)
+
+
+class TestPrecisionGuards:
+    def test_dct_matrix_is_a_fresh_copy(self) -> None:
+        from freqforensics.functional import dct_matrix
+
+        m = dct_matrix(8)
+        m.zero_()
+        assert torch.allclose(dct_matrix(8) @ dct_matrix(8).T, torch.eye(64, dtype=torch.float64))
+
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+    def test_no_tf32_on_cuda(self) -> None:
+        from freqforensics.functional import block_dct
+
+        previous = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("high")  # a program that allows TF32
+        try:
+            x = torch.rand(4, 3, 64, 64, device="cuda")
+            ref = block_dct(x.double().cpu())
+            got = block_dct(x).double().cpu()
+            assert (got - ref).abs().max().item() < 1e-5  # TF32 would give ~1e-3
+            assert torch.get_float32_matmul_precision() == "high"  # setting restored
+        finally:
+            torch.set_float32_matmul_precision(previous)
+
+    def test_guard_is_a_no_op_on_cpu(self) -> None:
+        from freqforensics.functional.dct import exact_float32
+
+        previous = torch.get_float32_matmul_precision()
+        with exact_float32(torch.zeros(2)):
+            assert torch.get_float32_matmul_precision() == previous

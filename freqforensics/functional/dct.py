@@ -8,7 +8,10 @@ transpose (the matrix is orthogonal).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+from collections.abc import Iterator
 
 import torch
 from einops import rearrange
@@ -22,7 +25,29 @@ from freqforensics._checks import (
     check_tensor,
 )
 
-__all__ = ["zigzag_order", "dct_matrix", "block_dct", "block_idct"]
+__all__ = ["zigzag_order", "dct_matrix", "block_dct", "block_idct", "exact_float32"]
+
+
+@contextlib.contextmanager
+def exact_float32(x: torch.Tensor) -> Iterator[None]:
+    """Keep float32 CUDA matrix products in full float32 inside the block (no TF32).
+
+    cuBLAS may run float32 matrix products as TF32 (10-bit mantissa, about 1e-3 relative
+    error: half a quantisation step on a DC coefficient) when a program set
+    ``torch.set_float32_matmul_precision("high")`` or ``allow_tf32``. The transforms of this
+    library must not silently lose that precision, so they ask for ``"highest"`` while they
+    run, and restore the setting after. Does nothing on the CPU, for other dtypes, or while
+    being compiled.
+    """
+    if x.is_cuda and x.dtype == torch.float32 and not torch.compiler.is_compiling():
+        previous = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(previous)
+    else:
+        yield
 
 
 def zigzag_order(block_size: int = 8) -> torch.Tensor:
@@ -70,6 +95,19 @@ def dct_matrix(
         True
     """
     b = check_positive_int(block_size, "block_size")
+    if torch.compiler.is_compiling():
+        m = _build_matrix(b, bool(zigzag))
+    else:
+        m = _cached_matrix(b, bool(zigzag))
+    return m.to(dtype=dtype, device=device, copy=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_matrix(b: int, zigzag: bool) -> torch.Tensor:
+    return _build_matrix(b, zigzag)
+
+
+def _build_matrix(b: int, zigzag: bool) -> torch.Tensor:
     n = torch.arange(b, dtype=torch.float64)
     c = torch.cos(math.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * b))
     c[0] *= math.sqrt(1.0 / b)
@@ -77,7 +115,7 @@ def dct_matrix(
     m = torch.kron(c, c)
     if zigzag:
         m = m[zigzag_order(b)]
-    return m.to(dtype=dtype, device=device)
+    return m
 
 
 def _matrix_like(x: torch.Tensor, block_size: int, zigzag: bool) -> torch.Tensor:
@@ -114,7 +152,8 @@ def block_dct(x: torch.Tensor, block_size: int = 8, zigzag: bool = True) -> torc
     m = _matrix_like(x, block_size, zigzag)
     h, w = x.shape[-2] // block_size, x.shape[-1] // block_size
     blocks = rearrange(x, "... (h p) (w q) -> ... (p q) (h w)", p=block_size, q=block_size)
-    out = torch.matmul(m.to(blocks.dtype), blocks)
+    with exact_float32(blocks):
+        out = torch.matmul(m.to(blocks.dtype), blocks)
     return out.unflatten(-1, (h, w))
 
 
@@ -147,7 +186,8 @@ def block_idct(coeffs: torch.Tensor, block_size: int = 8, zigzag: bool = True) -
         )
     m = _matrix_like(coeffs, b, zigzag)
     flat = coeffs.flatten(-2)
-    pixels = torch.matmul(m.T.to(flat.dtype), flat)
+    with exact_float32(flat):
+        pixels = torch.matmul(m.T.to(flat.dtype), flat)
     return rearrange(
         pixels,
         "... (p q) (h w) -> ... (h p) (w q)",

@@ -17,7 +17,7 @@ from freqforensics._checks import (
     check_tensor,
 )
 from freqforensics.functional.color import YCBCR_MATRIX, YCBCR_OFFSET
-from freqforensics.functional.dct import dct_matrix
+from freqforensics.functional.dct import dct_matrix, exact_float32
 
 __all__ = ["BlockDCT", "BlockIDCT"]
 
@@ -122,7 +122,8 @@ class BlockDCT(nn.Module):
             m, off = self.matrix, self.offset.float()
         blocks = rearrange(images, "n c (h p) (w q) -> n (c p q) (h w)", p=bs, q=bs)
         m = m.to(blocks.dtype)
-        out = torch.matmul(m, blocks).view(n, 3, bs * bs, h * w)
+        with exact_float32(blocks):
+            out = torch.matmul(m, blocks).view(n, 3, bs * bs, h * w)
         if self.color == "ycbcr":
             out = out + off.to(out.dtype)
         return out.view(n, 3, bs * bs, h, w)
@@ -183,5 +184,6 @@ class BlockIDCT(nn.Module):
         flat = coeffs.reshape(n, 3, bs * bs, h * w)
         if self.color == "ycbcr":
             flat = flat - off
-        pixels = torch.matmul(m, flat.reshape(n, 3 * bs * bs, h * w))
+        with exact_float32(flat):
+            pixels = torch.matmul(m, flat.reshape(n, 3 * bs * bs, h * w))
         return rearrange(pixels, "n (c p q) (h w) -> n c (h p) (w q)", c=3, p=bs, q=bs, h=h)

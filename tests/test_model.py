@@ -508,3 +508,18 @@ class TestCheckpoints:
         model = SFCLHCMF(tiny_config(spatial_weights=str(path)))
         assert torch.equal(model.spatial.stem[0].weight, ref.conv_stem.weight)
         assert torch.equal(model.spatial.head[0].weight, ref.conv_head.weight)
+
+
+def test_pretrained_path_loads_local_weights(tmp_path) -> None:
+    """``pretrained="path"`` loads a local file of the detector's weights, no download."""
+    from freqforensics.models import SFCLHCMF, preset
+
+    cfg = preset("cpu", img_size=64, embed_dim=32, num_heads=2, sbcm_channels=(4, 8, 8))
+    torch.manual_seed(1)
+    trained = SFCLHCMF(cfg).eval()
+    path = trained.save_checkpoint(tmp_path / "w.safetensors")
+    torch.manual_seed(2)
+    loaded = SFCLHCMF(cfg.replace(pretrained=str(path))).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), trained(x))

@@ -38,8 +38,10 @@ class SFCLHCMFConfig:
             ``tinynet_*``, ``mnasnet_*`` ...).
         freq_backbone: timm model name of CNN-F (``legacy_xception``).
         pretrained: ``True`` asks timm for ImageNet weights of both backbones (needs a network);
-            ``False`` starts from scratch. A local full checkpoint is loaded with
-            :meth:`SFCLHCMF.from_checkpoint` or the ``weights`` argument of the constructor.
+            ``False`` starts from scratch; a path (``str``) loads a local file of the whole
+            detector's weights (safetensors from :meth:`SFCLHCMF.save_checkpoint`, or a torch
+            state dict) after construction, with no download. :meth:`SFCLHCMF.from_checkpoint`
+            also restores the config saved with the weights.
         spatial_weights: optional local file with ImageNet weights of the spatial backbone
             (passed to timm as ``pretrained_cfg_overlay=dict(file=...)``).
         freq_weights: the same for CNN-F (its removed layers are ignored).
@@ -60,7 +62,7 @@ class SFCLHCMFConfig:
     img_size: int = 380
     spatial_backbone: str = "efficientnet_b4"
     freq_backbone: str = "legacy_xception"
-    pretrained: bool = False
+    pretrained: bool | str = False
     spatial_weights: str | None = None
     freq_weights: str | None = None
     xception_middle_blocks: int = 8
@@ -123,8 +125,9 @@ def _timm() -> Any:
     return timm
 
 
-def _create(name: str, pretrained: bool, weights: str | None, **kwargs: Any) -> Any:
+def _create(name: str, pretrained: bool | str, weights: str | None, **kwargs: Any) -> Any:
     timm = _timm()
+    pretrained = pretrained is True  # a path means the full detector's weights, loaded later
     if weights is not None:
         kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
         pretrained = True
@@ -277,6 +280,8 @@ class SFCLHCMF(nn.Module):
         self.num_features = cfg.embed_dim
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.classifier = nn.Linear(cfg.embed_dim, 1)
+        if isinstance(cfg.pretrained, str):
+            self.load_weights(cfg.pretrained)
         if weights is not None:
             self.load_weights(weights)
 

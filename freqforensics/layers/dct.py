@@ -65,7 +65,6 @@ class BlockDCT(nn.Module):
 
     matrix: torch.Tensor
     matrix64: torch.Tensor
-    offset: torch.Tensor
 
     def __init__(
         self,
@@ -82,12 +81,6 @@ class BlockDCT(nn.Module):
         m = _transform_matrix(self.block_size, self.zigzag, self.color)
         self.register_buffer("matrix", m.float(), persistent=False)
         self.register_buffer("matrix64", m, persistent=False)
-        # The +0.5 chroma offsets only touch the DC coefficient: a constant c over a block has
-        # DC = c * block_size in the orthonormal DCT (DC is at index 0 in both orders).
-        off = torch.zeros(3, self.block_size**2, 1, dtype=torch.float64)
-        if self.color == "ycbcr":
-            off[:, 0, 0] = torch.as_tensor(YCBCR_OFFSET) * self.block_size
-        self.register_buffer("offset", off, persistent=False)
 
     def extra_repr(self) -> str:
         return (
@@ -116,16 +109,17 @@ class BlockDCT(nn.Module):
             images = images[..., :hc, :wc]
         check_multiple(images, "images", bs, "crop or pad it, or build BlockDCT(crop=True)")
         n, h, w = images.shape[0], images.shape[-2] // bs, images.shape[-1] // bs
-        if images.dtype == torch.float64:
-            m, off = self.matrix64, self.offset
-        else:
-            m, off = self.matrix, self.offset.float()
+        m = self.matrix64 if images.dtype == torch.float64 else self.matrix
         blocks = rearrange(images, "n c (h p) (w q) -> n (c p q) (h w)", p=bs, q=bs)
         m = m.to(blocks.dtype)
         with exact_float32(blocks):
-            out = torch.matmul(m, blocks).view(n, 3, bs * bs, h * w)
+            out = torch.matmul(m, blocks)
         if self.color == "ycbcr":
-            out = out + off.to(out.dtype)
+            # +0.5 on Cb and Cr moves only their DC coefficients (rows bs^2 and 2 bs^2; a
+            # constant c over a block has DC = c * block_size in the orthonormal DCT, at index 0
+            # in both orders): add it there, in place, instead of a pass over the whole output.
+            k = bs * bs
+            out[:, k::k] += 0.5 * bs
         return out.view(n, 3, bs * bs, h, w)
 
 

@@ -38,3 +38,4 @@ html_title = "freqforensics"
 html_static_path = ["_static"]
 templates_path = ["_templates"]
 exclude_patterns = ["_build"]
+doctest_test_doctest_blocks = ""  # docstring examples run under pytest --doctest-modules

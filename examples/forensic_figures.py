@@ -57,30 +57,17 @@ def face_pairs(
 
 
 def attention_figure(checkpoint: Path, face: torch.Tensor, path: Path) -> None:
-    """FAAE attention received and HCMA gated token contributions, over the face."""
+    """FAAE attention received and HCMA gated token contributions, over the face.
+
+    The maps come from :func:`freqforensics.viz.explain_face` (also behind
+    ``freqforensics explain``).
+    """
     from freqforensics.models import SFCLHCMF
-    from freqforensics.viz import plot_attention_overlay
+    from freqforensics.viz import explain_face
 
     model = SFCLHCMF.from_checkpoint(checkpoint).eval()
-    size = model.config.img_size
-    x = torch.nn.functional.interpolate(face[None], size=(size, size), mode="bilinear",
-                                        antialias=True, align_corners=False).clamp(0, 1)
-    with torch.no_grad():
-        out = model.forward_intermediates(x, sida=SIDA()([face]), attention=True)
-    maps = {}
-    if "faae_attention" in out:
-        attn = out["faae_attention"][0]  # (hw, hw), rows are queries
-        side = int(round(attn.shape[0] ** 0.5))
-        maps["FAAE: attention received"] = attn.mean(0).view(side, side)
-    if "hcma_tokens" in out:
-        tokens = out["hcma_tokens"][0]  # (L, E)
-        gate = out.get("gate")
-        contrib = (tokens * gate[0]).norm(dim=-1) if gate is not None else tokens.norm(dim=-1)
-        h, w = out["spatial_map"].shape[-2:]
-        maps["HCMA: gated token contribution"] = contrib.view(h, w)
-    prob = torch.sigmoid(out["logits"])[0].item()
-    plot_attention_overlay(x[0], maps, path=path)
-    print(f"wrote {path} (fake probability of this face: {prob:.3f})")
+    prob, maps = explain_face(model, face, path)
+    print(f"wrote {path} ({', '.join(maps)}; fake probability of this face: {prob:.3f})")
 
 
 def main(argv: list[str] | None = None) -> list[Path]:

@@ -25,6 +25,8 @@ __all__ = [
     "plot_band_energy",
     "plot_attention_overlay",
     "band_energy_maps",
+    "attention_maps",
+    "explain_face",
 ]
 
 _CHANNELS = ("Y", "Cb", "Cr")
@@ -110,7 +112,8 @@ def plot_sida_statistics(
     order within each). Red: real, blue: fake, green: their difference (fake - real), as in the
     paper. ``real`` and ``fake`` are SIDA vectors ``(2304,)`` of one image each, or ``(N, 2304)``
     sets that are averaged. ``log_scale`` draws the top panel on a log axis (default: when all
-    values but the padded band are positive and span more than two decades, as the means and stds do).
+    values but the padded band are positive and span more than two decades, as the means and
+    stds do).
 
     Example:
         >>> import torch
@@ -268,3 +271,99 @@ def plot_attention_overlay(
         ax.set_title(name)
         ax.axis("off")
     return _finish(fig, path)
+
+
+def attention_maps(
+    intermediates: dict[str, torch.Tensor], index: int = 0
+) -> dict[str, torch.Tensor]:
+    """Spatial maps of where the detector looks, from ``forward_intermediates(attention=True)``.
+
+    - ``"FAAE: attention received"``: the FAAE attention ``(N, hw, hw)`` (rows are queries)
+      averaged over the queries, i.e. how much each block position is attended to, as a
+      ``(side, side)`` map of the stride-8 grid.
+    - ``"HCMA: gated token contribution"`` (when the output has ``hcma_tokens`` ``(N, L, E)``):
+      the norm of each fused token times the SIDA gate, ``(tokens * gate).norm(-1)``, on the
+      spatial branch's last map ``(h, w)``.
+
+    Args:
+        intermediates: the dict of
+            :meth:`~freqforensics.models.SFCLHCMF.forward_intermediates`.
+        index: which sample of the batch.
+
+    Returns:
+        Map name -> ``(h, w)`` tensor (empty when the model has neither FAAE nor HCMA tokens).
+    """
+    maps: dict[str, torch.Tensor] = {}
+    attn = intermediates.get("faae_attention")
+    if attn is not None:
+        received = attn[index].float().mean(0)  # (hw,) mean over the queries
+        side = int(round(received.numel() ** 0.5))
+        if side * side == received.numel():
+            maps["FAAE: attention received"] = received.reshape(side, side)
+    tokens = intermediates.get("hcma_tokens")
+    spatial = intermediates.get("spatial_map")
+    if tokens is not None and spatial is not None:
+        t = tokens[index].float()  # (L, E)
+        gate = intermediates.get("gate")
+        if gate is not None and gate.shape[-1] == t.shape[-1]:
+            t = t * gate[index].float()
+        h, w = spatial.shape[-2:]
+        if t.shape[0] == h * w:
+            maps["HCMA: gated token contribution"] = t.norm(dim=-1).reshape(h, w)
+    return maps
+
+
+def explain_face(
+    model: torch.nn.Module,
+    face: torch.Tensor,
+    path: str | Path | None = None,
+    image: torch.Tensor | None = None,
+    sida: torch.Tensor | None = None,
+) -> tuple[float, dict[str, torch.Tensor]]:
+    """Fake probability of one face, and its attention overlay (:func:`attention_maps`).
+
+    Args:
+        model: an :class:`~freqforensics.models.SFCLHCMF` (put in eval mode here).
+        face: the face crop at its original resolution, RGB :math:`(3, H, W)` in [0, 1].
+        path: where to write the overlay PNG (``None``: no figure; none either when the model
+            has no map to show, i.e. neither FAAE nor HCMA tokens).
+        image: the model input :math:`(3, S, S)`; by default ``face`` resized to
+            ``model.config.img_size`` (bilinear, antialiased).
+        sida: the SIDA vector :math:`(2304,)` of ``face``; computed when ``None``.
+
+    Returns:
+        ``(probability, maps)``: the predicted probability that the face is fake and the maps
+        of :func:`attention_maps`.
+    """
+    from freqforensics.layers.sida import SIDA
+
+    if face.ndim != 3 or face.shape[0] != 3:
+        raise ShapeError(f"face must have shape (3, H, W), got {tuple(face.shape)}")
+    model.eval()
+    if image is None:
+        config: Any = getattr(model, "config", None)
+        if config is None:
+            raise ValueError("image must be given for a model without a config.img_size")
+        size = int(config.img_size)
+        image = torch.nn.functional.interpolate(
+            face[None].float(),
+            size=(size, size),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )[0].clamp(0, 1)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        if sida is None:
+            sida = SIDA()(face[None].float())[0]
+        out = model.forward_intermediates(  # type: ignore[operator]
+            image[None].to(device), sida=sida[None].to(device), attention=True
+        )
+    prob = float(torch.sigmoid(out["logits"].float())[0])
+    maps = {k: v.cpu() for k, v in attention_maps(out).items()}
+    if path is not None and maps:
+        fig = plot_attention_overlay(image.cpu(), maps)
+        fig.suptitle(f"fake probability {prob:.3f}")
+        _finish(fig, path)
+        _plt().close(fig)
+    return prob, maps

@@ -7,11 +7,19 @@
   snapped to the 8-pixel grid of the frame.
 - :mod:`~freqforensics.data.preprocess`: the resumable, parallel cropping job and its manifests.
 - :mod:`~freqforensics.data.dataset`: :class:`FrameDataset` (``image`` + ``sida`` + ``label``).
+- :mod:`~freqforensics.data.pseudo`: :class:`PseudoFakeDataset`, self-blended fakes made from
+  the real crops of a manifest (train a detector from real videos only).
 
 PyAV, dlib, Pillow and tqdm (the ``data`` extra) are imported only when used.
 """
 
-from freqforensics.data.dataset import FrameDataset, collate_frames
+from freqforensics.data.dataset import (
+    FrameDataset,
+    collate_frames,
+    load_rows,
+    match_video,
+    prepare_crop,
+)
 from freqforensics.data.faces import FaceBox, FaceDetector, crop_face, detect_largest_face, face_box
 from freqforensics.data.preprocess import (
     MANIFEST_COLUMNS,
@@ -22,6 +30,7 @@ from freqforensics.data.preprocess import (
     manifest_path,
     preprocess,
 )
+from freqforensics.data.pseudo import PseudoFakeDataset, make_pseudo_fake
 from freqforensics.data.readers import (
     VideoRecord,
     read_celebdf,
@@ -68,4 +77,9 @@ __all__ = [
     "manifest_path",
     "FrameDataset",
     "collate_frames",
+    "load_rows",
+    "match_video",
+    "prepare_crop",
+    "PseudoFakeDataset",
+    "make_pseudo_fake",
 ]

@@ -10,6 +10,7 @@ the DCT coefficients SIDA summarises, so it is not a label-preserving change for
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from torch.utils.data import Dataset
 from freqforensics.data.preprocess import ManifestRow, load_manifest
 from freqforensics.layers.sida import SIDA
 
-__all__ = ["FrameDataset", "collate_frames"]
+__all__ = ["FrameDataset", "collate_frames", "load_rows", "match_video", "prepare_crop"]
 
 _SPLITS = ("train", "val", "test")
 
@@ -30,6 +31,104 @@ def _as_list(value: str | Path | Sequence[str | Path]) -> list[Path]:
     if isinstance(value, (str, Path)):
         return [Path(value)]
     return [Path(v) for v in value]
+
+
+def match_video(video_id: str, patterns: Sequence[str]) -> bool:
+    """Whether ``video_id`` matches one of ``patterns`` (shell-style, :mod:`fnmatch`).
+
+    A pattern matches the whole id (``"ffpp/original/c23/519"``, ``"ffpp/original/*"``) or its
+    last component, the video's name (``"519"`` matches ``"ffpp/original/c23/519"`` but not
+    ``"ffpp/Deepfakes/c23/519_515"``; ``"519*"`` matches both).
+
+    Args:
+        video_id: a manifest's ``video_id``.
+        patterns: one or more patterns.
+
+    Returns:
+        ``True`` when a pattern matches.
+
+    Example:
+        >>> match_video("ffpp/original/c23/519", ["519"])
+        True
+        >>> match_video("ffpp/Deepfakes/c23/519_515", ["519"])
+        False
+    """
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    name = video_id.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(video_id, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def load_rows(
+    manifest: str | Path | Sequence[str | Path],
+    split: str | None = None,
+    videos: Sequence[str] | None = None,
+    label: int | None = None,
+) -> list[ManifestRow]:
+    """The ``ok`` rows (frames with a crop) of one or more manifests, filtered.
+
+    Args:
+        manifest: a ``manifest.csv`` (or its folder), or a list of them.
+        split: keep rows of this split, or ``None`` for all.
+        videos: keep rows whose ``video_id`` matches one of these patterns
+            (:func:`match_video`), or ``None`` for all.
+        label: keep rows of this label (0 real, 1 fake), or ``None`` for both.
+
+    Returns:
+        The rows, in manifest order.
+    """
+    if split is not None and split not in _SPLITS:
+        raise ValueError(f"split must be one of {list(_SPLITS)} or None, got {split!r}")
+    if label is not None and label not in (0, 1):
+        raise ValueError(f"label must be 0 (real), 1 (fake) or None, got {label!r}")
+    rows: list[ManifestRow] = []
+    for path in _as_list(manifest):
+        rows.extend(load_manifest(path, status="ok"))
+    if split is not None:
+        rows = [r for r in rows if r.split == split]
+    if videos is not None:
+        rows = [r for r in rows if match_video(r.video_id, videos)]
+    if label is not None:
+        rows = [r for r in rows if r.label == label]
+    return rows
+
+
+def prepare_crop(
+    crop: np.ndarray, image_size: int, sida: SIDA | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The detector's two views of a face crop, as :class:`FrameDataset` makes them.
+
+    Args:
+        crop: RGB ``uint8`` face crop of shape :math:`(H, W, 3)` at its original resolution,
+            H and W >= 16.
+        image_size: side ``S`` of the resized image.
+        sida: a :class:`~freqforensics.SIDA` module to reuse (built when ``None``).
+
+    Returns:
+        ``(image, sida)``: float32 :math:`(3, S, S)` in [0, 1] (Pillow bilinear resize) and the
+        float32 :math:`(2304,)` SIDA vector of the crop at its original resolution.
+
+    Example:
+        >>> image, d = prepare_crop(np.zeros((40, 48, 3), np.uint8), 64)
+        >>> image.shape, d.shape
+        (torch.Size([3, 64, 64]), torch.Size([2304]))
+    """
+    from PIL import Image
+
+    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3:
+        got = getattr(crop, "shape", type(crop).__name__)
+        raise ValueError(f"crop must be a uint8 array of shape (H, W, 3), got {got}")
+    if crop.shape[2] != 3 or min(crop.shape[:2]) < 16:
+        raise ValueError(f"crop must have shape (H, W, 3) with H, W >= 16, got {crop.shape}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
+        raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
+    module = sida if sida is not None else SIDA()
+    original = torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).float() / 255
+    with torch.no_grad():
+        vector = module(original[None])[0]
+    resized = Image.fromarray(crop).resize((image_size, image_size), Image.Resampling.BILINEAR)
+    image = torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).float() / 255
+    return image, vector
 
 
 class FrameDataset(Dataset[dict[str, Any]]):
@@ -47,6 +146,8 @@ class FrameDataset(Dataset[dict[str, Any]]):
         brightness: jitter factor drawn from ``[1 - brightness, 1 + brightness]``.
         contrast: jitter factor drawn from ``[1 - contrast, 1 + contrast]``.
         flip_p: probability of the horizontal flip.
+        videos: keep only the videos whose ``video_id`` matches one of these patterns
+            (:func:`match_video`: ``"519"``, ``"ffpp/original/*"``); ``None`` keeps all.
 
     Each item is a dict:
 
@@ -72,6 +173,7 @@ class FrameDataset(Dataset[dict[str, Any]]):
         brightness: float = 0.1,
         contrast: float = 0.1,
         flip_p: float = 0.5,
+        videos: Sequence[str] | None = None,
     ) -> None:
         if split is not None and split not in _SPLITS:
             raise ValueError(f"split must be one of {list(_SPLITS)} or None, got {split!r}")
@@ -86,11 +188,7 @@ class FrameDataset(Dataset[dict[str, Any]]):
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if not 0 <= flip_p <= 1:
             raise ValueError(f"flip_p must be in [0, 1], got {flip_p!r}")
-        rows: list[ManifestRow] = []
-        for path in _as_list(manifest):
-            rows.extend(load_manifest(path, status="ok"))
-        if split is not None:
-            rows = [r for r in rows if r.split == split]
+        rows = load_rows(manifest, split=split, videos=videos)
         self.rows = rows
         self.split = split
         self.image_size = image_size

@@ -8,6 +8,7 @@ Hypothesis profiles: ``dev`` (the default, hypothesis' usual number of examples)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,17 @@ def shared_data_dir() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} not found")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for a module of model-sized tests.
+
+    The CI machines have two busy cores; two OpenMP threads there oversubscribe and make a
+    training step several times slower. Use with ``pytestmark =
+    pytest.mark.usefixtures("one_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

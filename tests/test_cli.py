@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +45,7 @@ TINY_ARGS = ["--preset", "cpu", "--image-size", "64", "--embed-dim", "32", "--nu
 TINY_ARGS += ["--sbcm-channels", "4", "8", "8"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: the CI machines have two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _need_data() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -34,6 +36,43 @@ def _transform_matrix(block_size: int, zigzag: bool, color: str) -> torch.Tensor
     d = dct_matrix(block_size, zigzag, dtype=torch.float64)
     m = torch.as_tensor(YCBCR_MATRIX) if color == "ycbcr" else torch.eye(3, dtype=torch.float64)
     return torch.kron(m, d)
+
+
+def _tracing() -> bool:
+    return bool(torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export())
+
+
+def _block_transform(images: torch.Tensor, m: torch.Tensor, bs: int, dc: float) -> torch.Tensor:
+    """``(n, 3, H, W)`` -> ``(n, 3 bs^2, h w)``: one matrix product over the blocks."""
+    blocks = rearrange(images, "n c (h p) (w q) -> n (c p q) (h w)", p=bs, q=bs)
+    with exact_float32(blocks):
+        out = torch.matmul(m, blocks)
+    if dc:
+        k = bs * bs
+        out[:, k::k] += dc  # the DC rows of Cb and Cr, in place: no pass over the output
+    return out
+
+
+class _BlockTransform(torch.autograd.Function):
+    """:func:`_block_transform` with a hand-written backward: one product with the transposed
+    matrix and one permutation back to the image layout (autograd's own backward of the
+    rearrangement, the matrix product and the in-place offset makes several extra copies)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, images: torch.Tensor, m: torch.Tensor, bs: int, dc: float
+    ) -> torch.Tensor:
+        ctx.save_for_backward(m)
+        ctx.bs, ctx.h = bs, images.shape[-2] // bs
+        return _block_transform(images, m, bs, dc)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:  # type: ignore[override]
+        (m,) = ctx.saved_tensors
+        with exact_float32(grad):
+            g = torch.matmul(m.T, grad)
+        g = rearrange(g, "n (c p q) (h w) -> n c (h p) (w q)", c=3, p=ctx.bs, q=ctx.bs, h=ctx.h)
+        return g, None, None, None
 
 
 class BlockDCT(nn.Module):
@@ -110,16 +149,14 @@ class BlockDCT(nn.Module):
         check_multiple(images, "images", bs, "crop or pad it, or build BlockDCT(crop=True)")
         n, h, w = images.shape[0], images.shape[-2] // bs, images.shape[-1] // bs
         m = self.matrix64 if images.dtype == torch.float64 else self.matrix
-        blocks = rearrange(images, "n c (h p) (w q) -> n (c p q) (h w)", p=bs, q=bs)
-        m = m.to(blocks.dtype)
-        with exact_float32(blocks):
-            out = torch.matmul(m, blocks)
-        if self.color == "ycbcr":
-            # +0.5 on Cb and Cr moves only their DC coefficients (rows bs^2 and 2 bs^2; a
-            # constant c over a block has DC = c * block_size in the orthonormal DCT, at index 0
-            # in both orders): add it there, in place, instead of a pass over the whole output.
-            k = bs * bs
-            out[:, k::k] += 0.5 * bs
+        m = m.to(images.dtype)
+        # +0.5 on Cb and Cr moves only their DC coefficients (a constant c over a block has
+        # DC = c * block_size in the orthonormal DCT, at index 0 in both orders).
+        dc = 0.5 * bs if self.color == "ycbcr" else 0.0
+        if torch.is_grad_enabled() and images.requires_grad and not _tracing():
+            out = _BlockTransform.apply(images, m, bs, dc)
+        else:
+            out = _block_transform(images, m, bs, dc)
         return out.view(n, 3, bs * bs, h, w)
 
 

@@ -138,9 +138,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"== {name}: training on the embedded data ({settings['train']} fresh samples per "
               f"epoch), writing to {out}", flush=True)
         results[name] = run_variant(base.replace(**switches), settings, args, out)
-        partial = {k: v["test"]["frame"] for k, v in results.items()}
-        (args.out / "results_partial.json").write_text(json.dumps(partial, indent=2))
-        print(format_table({name: results[name]["test"]["frame"]}), flush=True)
+        if len(variants) > 1:  # keep what is done: a long ablation run can be cut off
+            partial = {k: v["test"]["frame"] for k, v in results.items()}
+            (args.out / "results_partial.json").write_text(json.dumps(partial, indent=2))
+            print(format_table({name: results[name]["test"]["frame"]}), flush=True)
     from freqforensics.viz import plot_roc
 
     plot_roc({k: (v["labels"], v["probs"]) for k, v in results.items()},

@@ -57,6 +57,14 @@ class SFCLHCMFConfig:
         use_faae: off: no frequency attention in the spatial branch (Table 4).
         use_hcma: off: concatenation of the pooled features + linear (Tables 3 and 4).
         use_sida: off: no SIDA gate (Table 3).
+
+    Example:
+        >>> from freqforensics.models import SFCLHCMFConfig
+        >>> cfg = SFCLHCMFConfig(use_sida=False)  # the paper's model without the SIDA gate
+        >>> cfg.img_size, cfg.spatial_backbone, cfg.replace(img_size=256).img_size
+        (380, 'efficientnet_b4', 256)
+        >>> SFCLHCMFConfig.from_json(cfg.to_json()) == cfg
+        True
     """
 
     img_size: int = 380

@@ -1,0 +1,91 @@
+"""Every plot type renders on small inputs; bad input raises ValueError naming the argument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from freqforensics import viz  # noqa: E402
+from freqforensics.models import SFCLHCMF, preset  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _png(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_roc(tmp_path: Path) -> None:
+    y = np.array([0, 0, 1, 1, 0, 1])
+    fig = viz.plot_roc({"a": (y, np.linspace(0, 1, 6)), "b": (y, np.ones(6) * 0.5)},
+                       path=tmp_path / "roc.png")
+    assert len(fig.axes[0].lines) == 3  # two curves and the chance diagonal
+    _png(tmp_path / "roc.png")
+
+
+@pytest.mark.parametrize("statistic", ["mean", "std", "skew", "kurt"])
+@pytest.mark.parametrize("channel", ["Y", "Cb", "Cr"])
+def test_plot_sida_statistics_lines(statistic: str, channel: str) -> None:
+    real, fake = torch.rand(4, 2304), torch.rand(3, 2304)
+    fig = viz.plot_sida_statistics(real, fake, statistic=statistic, channel=channel)
+    top, diff = fig.axes
+    s, c = ["mean", "std", "skew", "kurt"].index(statistic), ["Y", "Cb", "Cr"].index(channel)
+    expected_real = real.double().view(-1, 4, 3, 192)[:, s, c].mean(0).numpy()
+    np.testing.assert_allclose(top.lines[0].get_ydata(), expected_real)
+    expected_diff = fake.double().view(-1, 4, 3, 192)[:, s, c].mean(0).numpy() - expected_real
+    np.testing.assert_allclose(diff.lines[0].get_ydata(), expected_diff, rtol=1e-6, atol=1e-12)
+
+
+def test_plot_sida_statistics_bad_input() -> None:
+    with pytest.raises(ValueError, match="statistic"):
+        viz.plot_sida_statistics(torch.rand(2304), torch.rand(2304), statistic="median")
+    with pytest.raises(ValueError, match="channel"):
+        viz.plot_sida_statistics(torch.rand(2304), torch.rand(2304), channel="R")
+    with pytest.raises(ValueError, match="2304"):
+        viz.plot_sida_statistics(torch.rand(100), torch.rand(2304))
+
+
+def test_band_energy(tmp_path: Path) -> None:
+    image = torch.rand(3, 40, 48)
+    maps = viz.band_energy_maps(image)
+    assert maps.shape == (64, 5, 6)
+    viz.plot_band_energy(image, path=tmp_path / "bands.png")
+    _png(tmp_path / "bands.png")
+    with pytest.raises(ValueError, match="image"):
+        viz.band_energy_maps(torch.rand(1, 16, 16))
+
+
+def test_plot_dct_energy(tmp_path: Path) -> None:
+    real = torch.rand(3, 48, 40)
+    fake = (real + 0.05 * torch.randn_like(real)).clamp(0, 1)
+    fig = viz.plot_dct_energy(real, fake, path=tmp_path / "fig1.png")
+    assert len(fig.axes) >= 9
+    _png(tmp_path / "fig1.png")
+    with pytest.raises(ValueError, match="same shape"):
+        viz.plot_dct_energy(real, torch.rand(3, 40, 40))
+
+
+def test_plot_attention_overlay(tmp_path: Path) -> None:
+    fig = viz.plot_attention_overlay(torch.rand(3, 32, 32), {"m": torch.rand(4, 4)},
+                                     path=tmp_path / "overlay.png")
+    assert len(fig.axes) == 2
+    _png(tmp_path / "overlay.png")
+    with pytest.raises(ValueError, match="map"):
+        viz.plot_attention_overlay(torch.rand(3, 32, 32), {"m": torch.rand(16)})
+
+
+def test_explain_face_on_a_tiny_detector(tmp_path: Path) -> None:
+    model = SFCLHCMF(preset("cpu", img_size=64, embed_dim=32, num_heads=2,
+                            sbcm_channels=(4, 8, 8)))
+    prob, maps = viz.explain_face(model, torch.rand(3, 90, 70), path=tmp_path / "explain.png")
+    assert 0.0 <= prob <= 1.0
+    assert set(maps) == {"FAAE: attention received", "HCMA: gated token contribution"}
+    assert maps["FAAE: attention received"].shape == (8, 8)  # the stride-8 grid of 64 pixels
+    _png(tmp_path / "explain.png")

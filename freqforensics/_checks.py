@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "check_multiple",
     "check_positive_int",
     "check_choice",
+    "check_rgb_uint8",
 ]
 
 
@@ -88,3 +90,17 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return str(value)
+
+
+def check_rgb_uint8(image: object, name: str = "image") -> np.ndarray:
+    """Raise unless ``image`` is an RGB ``uint8`` array ``(H, W, 3)``; return it."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy uint8 array (H, W, 3), got {type(image).__name__}"
+        )
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"{name} must be an RGB uint8 array of shape (H, W, 3), got dtype {image.dtype} and "
+            f"shape {image.shape}; convert float images with (x * 255).round().astype(np.uint8)"
+        )
+    return image

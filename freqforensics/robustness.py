@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from freqforensics._checks import check_rgb_uint8
+
 __all__ = [
     "PERTURBATIONS",
     "DEFAULT_STRENGTHS",
@@ -46,15 +48,7 @@ __all__ = [
 ]
 
 
-def _check_image(image: object) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy uint8 array (H, W, 3), got {type(image).__name__}")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"image must be a uint8 array of shape (H, W, 3), got dtype {image.dtype} and "
-            f"shape {image.shape}"
-        )
-    return np.ascontiguousarray(image)
+_check_image = check_rgb_uint8
 
 
 def _check_number(value: object, name: str, low: float, high: float, closed_low: bool) -> float:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from freqforensics._checks import check_rgb_uint8
+
 __all__ = ["FaceBox", "FaceDetector", "detect_largest_face", "face_box", "crop_face"]
 
 #: Side of the codec's transform blocks the crops are aligned to.
@@ -66,15 +68,7 @@ def _dlib() -> Any:
     return dlib
 
 
-def _check_image(image: object, name: str = "image") -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8, got {type(image).__name__}")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"{name} must be an RGB uint8 array of shape (H, W, 3), "
-            f"got dtype {image.dtype} and shape {image.shape}"
-        )
-    return image
+_check_image = check_rgb_uint8
 
 
 def _check_upsample(upsample: object) -> int:

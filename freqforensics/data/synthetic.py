@@ -54,6 +54,8 @@ from PIL import Image, ImageFilter
 from scipy.ndimage import gaussian_filter
 from torch.utils.data import Dataset
 
+from freqforensics._checks import check_rgb_uint8
+
 __all__ = [
     "SOURCES",
     "SPLITS",
@@ -385,13 +387,7 @@ def make_self_blended(image: np.ndarray, rng: np.random.Generator) -> tuple[np.n
         >>> fake.shape, fake.dtype, mask.shape, bool(mask.max() <= 1.0)
         ((128, 128, 3), dtype('uint8'), (128, 128), True)
     """
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy uint8 array (H, W, 3), got {type(image).__name__}")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"image must be a uint8 array of shape (H, W, 3), got dtype {image.dtype} and shape "
-            f"{image.shape}; convert float images with (x * 255).round().astype(np.uint8)"
-        )
+    image = check_rgb_uint8(image)
     if min(image.shape[:2]) < 16:
         raise ValueError(f"image must be at least 16x16 pixels, got shape {image.shape}")
     if not isinstance(rng, np.random.Generator):

@@ -28,7 +28,7 @@ def load_image(path: str | None) -> torch.Tensor:
         from PIL import Image
 
         array = np.asarray(Image.open(path).convert("RGB"))
-    return torch.from_numpy(array).permute(2, 0, 1).float() / 255
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +16,14 @@ from freqforensics import viz  # noqa: E402
 from freqforensics.models import SFCLHCMF, preset  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def _png(path: Path) -> None:

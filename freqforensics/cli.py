@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from freqforensics.models import SFCLHCMF
 
-__all__ = ["main", "build_parser", "CLIError", "precise_bn"]
+__all__ = ["main", "build_parser", "CLIError"]
 
 logger = logging.getLogger("freqforensics.cli")
 
@@ -490,6 +490,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.precise_bn:
         model = SFCLHCMF.from_checkpoint(best).to(device)
         group = 2 if args.pseudo_fakes else 1
+        from freqforensics.engine import precise_bn
+
         n = precise_bn(model, train_set, args.precise_bn, args.batch_size, args.seed, group, device)
         model.save_checkpoint(best)
         _write_json(
@@ -510,83 +512,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"video AUC {100 * metrics['video']['auc']:.2f}"
             )
     return 0
-
-
-def precise_bn(
-    model: torch.nn.Module,
-    dataset: Any,
-    batches: int,
-    batch_size: int,
-    seed: int = 0,
-    group_size: int = 1,
-    device: torch.device | str = "cpu",
-) -> int:
-    """Recompute the BatchNorm running statistics of ``model`` on training batches.
-
-    The running means and variances a model keeps during training are exponential averages
-    over batches seen while the weights were still changing; with few steps (a small data
-    set, a short schedule) they lag behind the final weights and the model in eval mode
-    scores differently from the model in train mode. This resets them and sets them to the
-    plain average of the batch statistics over ``batches`` shuffled training batches of the
-    final weights ("precise BN"), with the model otherwise in eval mode (no dropout), under
-    ``torch.no_grad``. The weights do not change.
-
-    Args:
-        model: the model (changed in place; left in eval mode).
-        dataset: the training data set (items with ``image`` and optionally ``sida``); its
-            ``set_epoch`` is called with a fresh epoch when it has one.
-        batches: number of batches.
-        batch_size: samples per batch.
-        seed: seed of the shuffling.
-        group_size: consecutive items kept in one batch (2 for a real and its pseudo-fake).
-        device: where the model runs.
-
-    Returns:
-        The number of BatchNorm layers recalibrated.
-    """
-    import torch
-    from torch import nn
-
-    from freqforensics.engine import collate_batch
-
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return 0
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average: the plain mean over the batches
-    model.eval()
-    for m in norms:
-        m.train()
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(10_000 + seed)
-    generator = torch.Generator().manual_seed(seed)
-    groups = math.ceil(len(dataset) / group_size)
-    order: list[int] = []
-    per_batch = max(1, batch_size // group_size) * group_size
-    with torch.no_grad():
-        for _ in range(batches):
-            if len(order) < per_batch:
-                perm = torch.randperm(groups, generator=generator).tolist()
-                order += [
-                    i
-                    for g in perm
-                    for i in range(g * group_size, (g + 1) * group_size)
-                    if i < len(dataset)
-                ]
-            chunk, order = order[:per_batch], order[per_batch:]
-            batch = collate_batch([dataset[i] for i in chunk])
-            images = batch["image"].to(device)
-            sida = batch.get("sida")
-            if isinstance(sida, torch.Tensor):
-                model(images, sida=sida.to(device))
-            else:
-                model(images)
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.eval()
-    return len(norms)
 
 
 def _history_table(history: Sequence[dict[str, float]]) -> str:

@@ -122,13 +122,20 @@ def prepare_crop(
         raise ValueError(f"crop must have shape (H, W, 3) with H, W >= 16, got {crop.shape}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
         raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
-    module = sida if sida is not None else SIDA()
-    original = torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).float() / 255
-    with torch.no_grad():
-        vector = module(original[None])[0]
+    vector = _sida_vector(crop, sida if sida is not None else SIDA())
     resized = Image.fromarray(crop).resize((image_size, image_size), Image.Resampling.BILINEAR)
-    image = torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).float() / 255
-    return image, vector
+    return _to_tensor(resized), vector
+
+
+def _to_tensor(image: Any) -> torch.Tensor:
+    """RGB ``uint8`` array or Pillow image ``(H, W, 3)`` -> float32 ``(3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float() / 255
+
+
+def _sida_vector(crop: Any, module: SIDA) -> torch.Tensor:
+    """The ``(2304,)`` SIDA vector of an RGB crop at its original resolution."""
+    with torch.no_grad():
+        return module(_to_tensor(crop)[None])[0]
 
 
 class FrameDataset(Dataset[dict[str, Any]]):
@@ -220,9 +227,7 @@ class FrameDataset(Dataset[dict[str, Any]]):
             crop = png.convert("RGB")
         if self.augment and float(torch.rand(())) < self.flip_p:
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        original = torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1).float() / 255
-        with torch.no_grad():
-            sida = self.sida(original[None])[0]
+        sida = _sida_vector(crop, self.sida)
         image = crop.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
         if self.augment:
             for enhancer, amount in (
@@ -232,9 +237,8 @@ class FrameDataset(Dataset[dict[str, Any]]):
                 if amount > 0:
                     factor = 1 + amount * (2 * float(torch.rand(())) - 1)
                     image = enhancer(image).enhance(factor)
-        tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
         return {
-            "image": tensor,
+            "image": _to_tensor(image),
             "sida": sida,
             "label": torch.tensor(float(row.label)),
             "video_id": row.video_id,
@@ -243,14 +247,19 @@ class FrameDataset(Dataset[dict[str, Any]]):
 
 
 def collate_frames(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Collate :class:`FrameDataset` items: stack tensors, numbers to tensors, strings to lists.
+    """Collate sample dicts: stack tensors, numbers to tensors, everything else to lists.
+
+    The one collate function of the library: :func:`freqforensics.engine.collate_batch` is
+    this function, for any data set of sample dicts (:class:`FrameDataset`,
+    :class:`~freqforensics.data.synthetic.SelfBlendedFaces`, ...).
 
     Args:
         batch: items with the same keys.
 
     Returns:
-        ``image`` :math:`(B, 3, S, S)`, ``sida`` :math:`(B, 2304)`, ``label`` :math:`(B,)`,
-        ``frame_index`` int64 :math:`(B,)` and ``video_id`` a list of ``B`` strings.
+        For :class:`FrameDataset` items: ``image`` :math:`(B, 3, S, S)`, ``sida``
+        :math:`(B, 2304)`, ``label`` :math:`(B,)`, ``frame_index`` int64 :math:`(B,)` and
+        ``video_id`` a list of ``B`` strings.
 
     Example:
         >>> import torch

@@ -6,6 +6,7 @@ from freqforensics.engine.trainer import (
     TrainResult,
     atomic_save,
     collate_batch,
+    precise_bn,
     predict,
     seed_everything,
 )
@@ -18,4 +19,5 @@ __all__ = [
     "collate_batch",
     "seed_everything",
     "atomic_save",
+    "precise_bn",
 ]

@@ -17,7 +17,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from freqforensics.data.dataset import collate_frames as collate_batch
 from freqforensics.metrics import evaluate_predictions
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "collate_batch",
     "seed_everything",
     "atomic_save",
+    "precise_bn",
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,20 +138,6 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         tmp.unlink(missing_ok=True)  # after a failed save; gone after a successful rename
 
 
-def collate_batch(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack the tensors of a list of sample dicts; keep other values as lists."""
-    out: dict[str, Any] = {}
-    for key in samples[0]:
-        values = [s[key] for s in samples]
-        if isinstance(values[0], torch.Tensor):
-            out[key] = torch.stack(values)
-        elif isinstance(values[0], (int, float)) and not isinstance(values[0], bool):
-            out[key] = torch.tensor(values)
-        else:
-            out[key] = values
-    return out
-
-
 class _EpochSampler(Sampler[int]):
     """A permutation per epoch from ``(seed, epoch)``, sharded across processes, skippable."""
 
@@ -239,6 +227,72 @@ def predict(
     if not probs:
         return [], np.zeros(0), np.zeros(0)
     return ids, np.concatenate(labels), np.concatenate(probs).astype(np.float64)
+
+
+def precise_bn(
+    model: torch.nn.Module,
+    dataset: Any,
+    batches: int,
+    batch_size: int,
+    seed: int = 0,
+    group_size: int = 1,
+    device: torch.device | str = "cpu",
+) -> int:
+    """Recompute the BatchNorm running statistics of ``model`` on training batches.
+
+    The running means and variances a model keeps during training are exponential averages
+    over batches seen while the weights were still changing; with few steps (a small data
+    set, a short schedule) they lag behind the final weights and the model in eval mode
+    scores differently from the model in train mode. This resets them and sets them to the
+    plain average of the batch statistics over ``batches`` shuffled training batches of the
+    final weights ("precise BN"), with the model otherwise in eval mode (no dropout), under
+    ``torch.no_grad``. The weights do not change.
+
+    Args:
+        model: the model (changed in place; left in eval mode).
+        dataset: the training data set (items with ``image`` and optionally ``sida``); its
+            ``set_epoch`` is called with a fresh epoch when it has one.
+        batches: number of batches.
+        batch_size: samples per batch.
+        seed: seed of the shuffling.
+        group_size: consecutive items kept in one batch (2 for a real and its pseudo-fake).
+        device: where the model runs.
+
+    Returns:
+        The number of BatchNorm layers recalibrated.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: the plain mean over the batches
+    model.eval()
+    for m in norms:
+        m.train()
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(10_000 + seed)
+    generator = torch.Generator().manual_seed(seed)
+    groups = math.ceil(len(dataset) / group_size)
+    order: list[int] = []
+    per_batch = max(1, batch_size // group_size) * group_size
+    with torch.no_grad():
+        for _ in range(batches):
+            if len(order) < per_batch:
+                perm = torch.randperm(groups, generator=generator).tolist()
+                order += [
+                    i
+                    for g in perm
+                    for i in range(g * group_size, (g + 1) * group_size)
+                    if i < len(dataset)
+                ]
+            chunk, order = order[:per_batch], order[per_batch:]
+            _forward(model, collate_batch([dataset[i] for i in chunk]), torch.device(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
+    return len(norms)
 
 
 class Trainer:

@@ -24,6 +24,7 @@ from freqforensics._checks import (
     check_positive_int,
     check_tensor,
 )
+from freqforensics._tracing import is_compiling
 
 __all__ = ["zigzag_order", "dct_matrix", "block_dct", "block_idct", "exact_float32"]
 
@@ -39,7 +40,7 @@ def exact_float32(x: torch.Tensor) -> Iterator[None]:
     run, and restore the setting after. Does nothing on the CPU, for other dtypes, or while
     being compiled.
     """
-    if x.is_cuda and x.dtype == torch.float32 and not torch.compiler.is_compiling():
+    if x.is_cuda and x.dtype == torch.float32 and not is_compiling():
         previous = torch.get_float32_matmul_precision()
         torch.set_float32_matmul_precision("highest")
         try:
@@ -95,7 +96,7 @@ def dct_matrix(
         True
     """
     b = check_positive_int(block_size, "block_size")
-    if torch.compiler.is_compiling():
+    if is_compiling():
         m = _build_matrix(b, bool(zigzag))
     else:
         m = _cached_matrix(b, bool(zigzag))

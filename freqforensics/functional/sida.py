@@ -8,6 +8,7 @@ import torch
 from einops import rearrange
 
 from freqforensics._checks import ShapeError, check_float, check_ndim, check_tensor
+from freqforensics._tracing import is_tracing
 
 __all__ = ["sida_differentials", "sida_statistics", "STATISTICS", "DIFFERENTIALS"]
 
@@ -110,12 +111,6 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vecdot(a, b)
 
 
-def _is_tracing() -> bool:
-    """True under torch.compile, torch.export and both ONNX exporters."""
-    compiling = getattr(torch.compiler, "is_compiling", None)  # torch >= 2.3
-    return bool(compiling is not None and compiling()) or torch.onnx.is_in_onnx_export()
-
-
 def _slice_statistics(c: torch.Tensor, inplace: bool) -> torch.Tensor:
     """``(B, 64, h, w)`` coefficients -> ``(B, 3, 64, 4)`` statistics."""
     row, col, intra = sida_differentials(c)
@@ -162,7 +157,7 @@ def sida_statistics(coeffs: torch.Tensor) -> torch.Tensor:
     per_chunk = max(1, _CHUNK_ELEMENTS // (k * h * w))
     # Traced (torch.compile, torch.export, ONNX): one graph for any batch size, no Python
     # chunk loop (its batch-size test would specialise the graph); same numbers per slice.
-    if _is_tracing() or flat.shape[0] <= per_chunk:
+    if is_tracing() or flat.shape[0] <= per_chunk:
         stats = _slice_statistics(flat, inplace)
     else:
         stats = torch.cat([_slice_statistics(c, inplace) for c in flat.split(per_chunk)])

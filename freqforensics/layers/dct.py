@@ -18,6 +18,7 @@ from freqforensics._checks import (
     check_positive_int,
     check_tensor,
 )
+from freqforensics._tracing import is_tracing
 from freqforensics.functional.color import YCBCR_MATRIX, YCBCR_OFFSET
 from freqforensics.functional.dct import dct_matrix, exact_float32
 
@@ -36,10 +37,6 @@ def _transform_matrix(block_size: int, zigzag: bool, color: str) -> torch.Tensor
     d = dct_matrix(block_size, zigzag, dtype=torch.float64)
     m = torch.as_tensor(YCBCR_MATRIX) if color == "ycbcr" else torch.eye(3, dtype=torch.float64)
     return torch.kron(m, d)
-
-
-def _tracing() -> bool:
-    return bool(torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export())
 
 
 def _block_transform(images: torch.Tensor, m: torch.Tensor, bs: int, dc: float) -> torch.Tensor:
@@ -153,7 +150,7 @@ class BlockDCT(nn.Module):
         # +0.5 on Cb and Cr moves only their DC coefficients (a constant c over a block has
         # DC = c * block_size in the orthonormal DCT, at index 0 in both orders).
         dc = 0.5 * bs if self.color == "ycbcr" else 0.0
-        if torch.is_grad_enabled() and images.requires_grad and not _tracing():
+        if torch.is_grad_enabled() and images.requires_grad and not is_tracing():
             out = _BlockTransform.apply(images, m, bs, dc)
         else:
             out = _block_transform(images, m, bs, dc)

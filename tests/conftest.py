@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+from needs import SHARED_DATA, need_path
 
 settings.register_profile(
     "ci",
@@ -30,8 +31,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-#: ``/work/shared/data``: the small datasets shared by the project (next to the checkout).
-SHARED_DATA: Path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -42,10 +41,8 @@ def _seed_torch() -> None:
 
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
-    """Path of the shared data folder; skips the test when it is missing."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DATA} not found")
-    return SHARED_DATA
+    """Path of the shared data folder; skips the test when it is missing (fails in CI)."""
+    return need_path(SHARED_DATA, "shared data folder")
 
 
 @pytest.fixture(scope="module")

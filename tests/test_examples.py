@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 import torch
+from needs import need_module, need_path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -45,8 +46,8 @@ def test_every_example_is_tested() -> None:
 
 
 def test_frequency_tour(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("skimage")
+    need_module("matplotlib")
+    need_module("skimage")
     tour = load_example("frequency_tour")
     out = tmp_path / "t.png"
     groups = tour.main(["--out", str(out)])
@@ -59,7 +60,7 @@ def test_frequency_tour(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_frequency_tour_on_a_file(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    need_module("matplotlib")
     from PIL import Image
 
     tour = load_example("frequency_tour")
@@ -81,8 +82,8 @@ def test_use_layers_in_your_detector() -> None:
 
 
 def test_train_sfcl_hcmf_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("skimage")
+    need_module("matplotlib")
+    need_module("skimage")
     demo = load_example("train_sfcl_hcmf")
     out = tmp_path / "demo"
     summary = demo.main(["--preset", "smoke", "--out", str(out), "--quiet"])
@@ -119,12 +120,11 @@ def test_train_sfcl_hcmf_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_forensic_figures(tmp_path: Path) -> None:
     """Figures 1 and 7 on two FaceForensics++ frames, and the attention overlay of a model."""
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("av")
-    pytest.importorskip("dlib")
+    need_module("matplotlib")
+    need_module("av")
+    need_module("dlib")
     figures = load_example("forensic_figures")
-    if not (figures.DEFAULT_DATA / "original_sequences").is_dir():
-        pytest.skip(f"FaceForensics++ sample videos not found in {figures.DEFAULT_DATA}")
+    need_path(figures.DEFAULT_DATA / "original_sequences", "FaceForensics++ sample videos")
     from freqforensics.models import SFCLHCMF, preset
 
     torch.manual_seed(0)

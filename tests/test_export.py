@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import torch
+from needs import need_module
 from torch import nn
 
 from freqforensics import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT
@@ -93,9 +94,9 @@ def _assert_outputs_close(
 
 @pytest.fixture(scope="module")
 def ort() -> Any:
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxscript")
-    return pytest.importorskip("onnxruntime")
+    need_module("onnx")
+    need_module("onnxscript")
+    return need_module("onnxruntime")
 
 
 def _batch_dim_is_symbolic(path: Path) -> bool:
@@ -264,7 +265,7 @@ def test_compile_inductor(name: str) -> None:
 
 
 def _detector(img_size: int = 64, small: bool = True) -> nn.Module:
-    pytest.importorskip("timm")
+    need_module("timm")
     from freqforensics.models import SFCLHCMF, preset
 
     if small:

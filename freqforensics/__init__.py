@@ -6,6 +6,9 @@ reference detector assembled from them, and the data and training pipeline aroun
 
 from freqforensics import functional
 from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT
+from freqforensics.evaluation import evaluate
+from freqforensics.inference import Detector
+from freqforensics.models.registry import create_model, list_models
 
 __version__ = "0.1.0"
 
@@ -17,5 +20,9 @@ __all__ = [
     "FAAE",
     "HCMA",
     "functional",
+    "create_model",
+    "Detector",
+    "evaluate",
+    "list_models",
     "__version__",
 ]

@@ -22,7 +22,13 @@ __all__ = [
     "check_positive_int",
     "check_choice",
     "check_rgb_uint8",
+    "check_nonempty",
+    "check_param_dtype",
+    "autocast_active",
 ]
+
+# torch.is_autocast_enabled(device_type) exists from torch 2.4 on; before, it meant CUDA only.
+_AUTOCAST_BY_DEVICE = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
 
 
 class ShapeError(ValueError):
@@ -36,12 +42,13 @@ def check_tensor(x: object, name: str) -> torch.Tensor:
     return x
 
 
-def check_float(x: torch.Tensor, name: str) -> None:
-    """Raise unless ``x`` has a floating-point dtype."""
+def check_float(x: torch.Tensor, name: str, hint: str | None = None) -> None:
+    """Raise unless ``x`` has a floating-point dtype (``hint``: how to fix it)."""
     if not x.is_floating_point():
+        hint = hint or f"convert it first, e.g. {name}.float() / 255 for uint8 images"
         raise ShapeError(
             f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
-            f"got dtype {x.dtype}; convert it first, e.g. {name}.float() / 255 for uint8 images"
+            f"got dtype {x.dtype}; {hint}"
         )
 
 
@@ -104,3 +111,43 @@ def check_rgb_uint8(image: object, name: str = "image") -> np.ndarray:
             f"shape {image.shape}; convert float images with (x * 255).round().astype(np.uint8)"
         )
     return image
+
+
+def check_nonempty(
+    x: torch.Tensor, name: str, dims: Sequence[int], labels: Sequence[str], layout: str
+) -> None:
+    """Raise unless the sizes of ``x`` at ``dims`` (the grid or token axes) are non-zero.
+
+    An empty batch (``N = 0``) is not checked here: the layers accept it and return an empty
+    output. An empty grid or token sequence has nothing to convolve or attend over.
+    """
+    for dim, label in zip(dims, labels):
+        if x.shape[dim] == 0:
+            raise ShapeError(
+                f"{name} must have a non-empty {label} axis {layout}, got shape "
+                f"{tuple(x.shape)} ({label}=0)"
+            )
+
+
+def autocast_active(device_type: str) -> bool:
+    """Whether autocast is enabled for ``device_type`` (``"cpu"``, ``"cuda"`` ...)."""
+    if _AUTOCAST_BY_DEVICE:
+        return bool(torch.is_autocast_enabled(device_type))
+    if device_type == "cpu":  # pragma: no cover - torch < 2.4
+        return bool(torch.is_autocast_cpu_enabled())
+    return bool(torch.is_autocast_enabled())  # pragma: no cover
+
+
+def check_param_dtype(x: torch.Tensor, name: str, dtype: torch.dtype, owner: str) -> None:
+    """Raise unless ``x`` has ``dtype``, the dtype of ``owner``'s parameters (outside autocast).
+
+    The library's dtype rule for modules with parameters: the first input must have the
+    parameters' dtype (nothing is cast silently that would lose precision or double memory);
+    the other inputs are cast to the first one's dtype. Under autocast neither applies.
+    """
+    if x.dtype != dtype and not autocast_active(x.device.type):
+        raise ShapeError(
+            f"{name} has dtype {x.dtype}, but the parameters of {owner} are {dtype}; convert "
+            f"the input ({name}.to({dtype})) or the {owner} module (.to({x.dtype})), or run "
+            "under torch.autocast"
+        )

@@ -209,7 +209,12 @@ def _nan_to_none(value: Any) -> Any:
 # --------------------------------------------------------------------------------- preprocess
 
 
+#: Exit status of ``preprocess`` when it finished but some listed inputs could not be read.
+EXIT_NOT_READ = 3
+
+
 def _records(args: argparse.Namespace) -> list[Any]:
+    from freqforensics._io import safe_component
     from freqforensics.data import (
         match_video,
         read_celebdf,
@@ -238,6 +243,8 @@ def _records(args: argparse.Namespace) -> list[Any]:
     elif args.dataset == "dfdc-test":
         records = read_dfdc_test(root, video_dir=args.video_dir)
     else:
+        if args.name is not None:
+            safe_component(args.name, "--name")
         records = read_folder(root, dataset=args.name, split=args.folder_split)
     records = [r for r in records if r.split in splits]
     if args.skip_missing:
@@ -246,7 +253,8 @@ def _records(args: argparse.Namespace) -> list[Any]:
         if dropped:
             print(f"--skip-missing: {dropped} listed videos absent on disk left out")
     if args.videos:
-        records = [r for r in records if match_video(r.video_id, args.videos)]
+        # Entries the reader could not read stay: they may hide videos that would match.
+        records = [r for r in records if r.error or match_video(r.video_id, args.videos)]
     if not records:
         where = f" matching --videos {' '.join(args.videos)}" if args.videos else ""
         raise CLIError(
@@ -257,23 +265,27 @@ def _records(args: argparse.Namespace) -> list[Any]:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
-    """``freqforensics preprocess``: videos -> face crops + manifest."""
+    """``freqforensics preprocess``: videos -> face crops + manifest (exit 3: some not read)."""
     from collections import Counter
 
+    from freqforensics._io import RunLockedError
     from freqforensics.data import load_manifest, preprocess
 
     records = _records(args)
     t0 = time.perf_counter()
-    report = preprocess(
-        records,
-        args.out,
-        frames_per_video=args.frames,
-        workers=args.workers,
-        scale=args.scale,
-        upsample=args.upsample,
-        progress=not args.quiet,
-        retry_errors=args.retry_errors,
-    )
+    try:
+        report = preprocess(
+            records,
+            args.out,
+            frames_per_video=args.frames,
+            workers=args.workers,
+            scale=args.scale,
+            upsample=args.upsample,
+            progress=not args.quiet,
+            retry_errors=args.retry_errors,
+        )
+    except RunLockedError as err:
+        raise CLIError(str(err)) from None
     seconds = time.perf_counter() - t0
     done = len(report.processed) - len(report.errors) - len(report.missing)
     print(
@@ -296,7 +308,20 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
             f"manifest {dataset}: {path} ({sum(ok.values())} frames with a face: "
             f"{per_split or 'none'}; {no_face} no_face)"
         )
-    return 0
+    if not report.not_read:
+        return 0
+    earlier = {k: v for k, v in report.not_read.items() if k not in report.processed}
+    for video_id, message in sorted(earlier.items())[:20]:
+        print(f"  not read in an earlier run: {video_id}: {message}")
+    if len(earlier) > 20:
+        print(f"  ... and {len(earlier) - 20} more not read in earlier runs")
+    print(
+        f"finished, but {len(report.not_read)} of the {len(records)} listed videos could not be "
+        f"read ({len(earlier)} of them in an earlier run; --retry-errors redoes unreadable ones); "
+        f"they are recorded in the manifest as video_error or missing (exit status "
+        f"{EXIT_NOT_READ})"
+    )
+    return EXIT_NOT_READ
 
 
 # -------------------------------------------------------------------------------------- train
@@ -334,21 +359,97 @@ def _model_config(args: argparse.Namespace) -> Any:
         raise CLIError(f"bad model settings: {err}") from None
 
 
-def _check_resume(out: Path, config_json: str, restart: bool) -> None:
-    record = out / "model_config.json"
-    if restart or not (out / "last.pt").is_file() or not record.is_file():
+#: ``train`` options that may differ when a run is resumed: they change speed, placement or
+#: what is printed, not the trained model (``--epochs`` may grow: that extends the run;
+#: ``--precise-bn`` redoes its post-processing of best.safetensors from the same weights).
+_RESUME_NEUTRAL = frozenset(
+    {"command", "out", "restart", "quiet", "verbose", "debug", "device", "threads", "workers"}
+    | {"precise_bn"}
+)
+#: ``train`` options that make the model configuration, compared through model_config.json.
+_MODEL_OPTIONS = frozenset(
+    {"preset", "image_size", "embed_dim", "num_heads", "sbcm_channels", "no_sbcm", "no_faae"}
+    | {"no_hcma", "no_sida", "pretrained", "spatial_weights", "freq_weights"}
+)
+
+
+def _check_resume(
+    out: Path, config_json: str, settings: dict[str, Any], restart: bool = False
+) -> None:
+    """Refuse to resume the run in ``out`` with other settings, before anything is rewritten.
+
+    Only a run with a training state to resume is checked: its ``model_config.json`` against
+    ``config_json`` and its ``train_args.json`` against ``settings`` (all options but
+    ``_RESUME_NEUTRAL`` and the model options); each differing setting is named. A pickled
+    ``last.pt`` of an older version or an unreadable state or record is refused too. Nothing
+    in ``out`` is unpickled: the state is safetensors, the records JSON.
+    """
+    from freqforensics.engine import state as train_state
+
+    if restart:
         return
-    if json.loads(record.read_text()) != json.loads(config_json):
+    legacy = out / train_state.LEGACY_STATE_FILE
+    if legacy.exists():
+        raise CLIError(train_state.legacy_state_message(legacy))
+    path = out / train_state.STATE_FILE
+    if not path.is_file():
+        return  # nothing to resume: a fresh run, whatever the folder held
+    try:
+        train_state.load_train_state(path, tensors=False)  # whole and readable
+    except train_state.TrainStateError as err:
+        raise CLIError(str(err)) from None
+
+    def record(name: str) -> dict[str, Any] | None:
+        file = out / name
+        if not file.is_file():
+            return None
+        try:
+            data = json.loads(file.read_bytes())
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, expected an object")
+        except ValueError as err:
+            reason = " ".join(str(err).split())[:200]
+            raise CLIError(
+                f"cannot read {file}: {reason}; expected the JSON that 'freqforensics train' "
+                "writes; rerun with --restart to start over"
+            ) from None
+        return data
+
+    changed = []
+    stored_model, model = record("model_config.json"), json.loads(config_json)
+    if stored_model is not None and stored_model != model:
+        fields = [
+            f"{k} {stored_model.get(k)!r} -> {model.get(k)!r}"
+            for k in sorted(set(stored_model) | set(model))
+            if stored_model.get(k) != model.get(k)
+        ]
+        changed.append(f"another model configuration ({', '.join(fields)})")
+    stored_args = record("train_args.json") or {}
+    for key, value in settings.items():
+        if key in _RESUME_NEUTRAL or key in _MODEL_OPTIONS or not stored_args:
+            continue
+        if key not in stored_args and value in (None, False):
+            continue  # an option newer than the run, at its default
+        old = stored_args.get(key, "(not recorded)")
+        if key == "epochs" and isinstance(old, int) and value >= old:
+            continue  # more epochs extend the run
+        if old != value:
+            changed.append(f"--{key.replace('_', '-')} {old!r} -> {value!r}")
+    if changed:
         raise CLIError(
-            f"--out {out} holds a run with another model configuration ({record}); "
-            "use --restart to start over there, or another --out"
+            f"--out {out} holds a run with other settings: {'; '.join(changed)}; use the same "
+            "settings to resume it (raising --epochs extends it), --restart to start over "
+            "there, or another --out"
         )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``freqforensics train``: SFCL-HCMF on manifest crops."""
+    import contextlib
+
     import torch
 
+    from freqforensics._io import RunLockedError, atomic_write_json, exclusive_lock
     from freqforensics.data import FrameDataset, PseudoFakeDataset
     from freqforensics.engine import TrainConfig, Trainer
     from freqforensics.models import SFCLHCMF
@@ -460,58 +561,65 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     out: Path = args.out
-    _check_resume(out, cfg.to_json(), args.restart)
-    torch.manual_seed(args.seed)
-    try:
-        model = SFCLHCMF(cfg)
-    except Exception as err:  # noqa: BLE001 - e.g. pretrained weights that cannot be fetched
-        raise CLIError(f"cannot build the model: {str(err).splitlines()[0]}") from None
-    print(
-        f"model: SFCL-HCMF preset {args.preset!r}, {size} x {size} input, "
-        f"{model.num_parameters() / 1e6:.2f} M parameters; device {device}"
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "model_config.json").write_text(json.dumps(json.loads(cfg.to_json()), indent=2) + "\n")
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     settings.pop("handler", None)
-    settings["manifest"] = [str(m) for m in manifests]
-    (out / "train_args.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
-    trainer = Trainer(model, train_set, val_set, tcfg, out)
-    result = trainer.fit(resume=not args.restart)
-    print(_history_table(result.history))
-    best = out / "best.safetensors"
-    if result.best_epoch > 0 and best.is_file():
-        auc = result.best_val_auc
-        note = f", val frame AUC {100 * auc:.2f}" if val_set is not None else ""
-        print(f"best checkpoint: {best} (epoch {result.best_epoch}{note})")
-    else:
-        print(f"no best checkpoint written (see {out / 'metrics.csv'})")
-        return 0
-    if args.precise_bn:
-        model = SFCLHCMF.from_checkpoint(best).to(device)
-        group = 2 if args.pseudo_fakes else 1
-        from freqforensics.engine import precise_bn
-
-        n = precise_bn(model, train_set, args.precise_bn, args.batch_size, args.seed, group, device)
-        model.save_checkpoint(best)
-        _write_json(
-            out / "precise_bn.json",
-            {"batches": args.precise_bn, "batch_size": args.batch_size, "layers": n},
-        )
+    settings["manifest"] = [str(m.resolve()) for m in manifests]
+    with contextlib.ExitStack() as stack:
+        if int(os.environ.get("RANK", "0")) == 0:  # rank 0 of a torchrun holds it for all
+            try:  # one run per folder: a second one fails here, before it writes anything
+                stack.enter_context(exclusive_lock(out, "freqforensics train"))
+            except RunLockedError as err:
+                raise CLIError(str(err)) from None
+        _check_resume(out, cfg.to_json(), settings, args.restart)
+        torch.manual_seed(args.seed)
+        try:
+            model = SFCLHCMF(cfg)
+        except Exception as err:  # noqa: BLE001 - e.g. pretrained weights that cannot be fetched
+            raise CLIError(f"cannot build the model: {str(err).splitlines()[0]}") from None
         print(
-            f"precise BN: recomputed the running statistics of {n} BatchNorm layers of {best} "
-            f"over {args.precise_bn} training batches"
+            f"model: SFCL-HCMF preset {args.preset!r}, {size} x {size} input, "
+            f"{model.num_parameters() / 1e6:.2f} M parameters; device {device}"
         )
-        if val_set is not None:
-            v_ids, v_labels, v_probs = _predict_rows(
-                model, val_set, 2 * args.batch_size, device, args.workers, args.quiet
+        atomic_write_json(out / "model_config.json", json.loads(cfg.to_json()))
+        atomic_write_json(out / "train_args.json", settings)
+        trainer = Trainer(model, train_set, val_set, tcfg, out)
+        result = trainer.fit(resume=not args.restart, lock=False)  # the lock is held already
+        print(_history_table(result.history))
+        best = out / "best.safetensors"
+        if result.best_epoch > 0 and best.is_file():
+            auc = result.best_val_auc
+            note = f", val frame AUC {100 * auc:.2f}" if val_set is not None else ""
+            print(f"best checkpoint: {best} (epoch {result.best_epoch}{note})")
+        else:
+            print(f"no best checkpoint written (see {out / 'metrics.csv'})")
+            return 0
+        if args.precise_bn:
+            model = _load_model(best, device)
+            group = 2 if args.pseudo_fakes else 1
+            from freqforensics.engine import precise_bn
+
+            n = precise_bn(
+                model, train_set, args.precise_bn, args.batch_size, args.seed, group, device
             )
-            metrics = _quiet_metrics(v_ids, v_labels, v_probs)
+            model.save_checkpoint(best)
+            _write_json(
+                out / "precise_bn.json",
+                {"batches": args.precise_bn, "batch_size": args.batch_size, "layers": n},
+            )
             print(
-                f"val after precise BN: frame AUC {100 * metrics['frame']['auc']:.2f}, "
-                f"video AUC {100 * metrics['video']['auc']:.2f}"
+                f"precise BN: recomputed the running statistics of {n} BatchNorm layers of {best} "
+                f"over {args.precise_bn} training batches"
             )
-    return 0
+            if val_set is not None:
+                v_ids, v_labels, v_probs = _predict_rows(
+                    model, val_set, 2 * args.batch_size, device, args.workers, args.quiet
+                )
+                metrics = _quiet_metrics(v_ids, v_labels, v_probs)
+                print(
+                    f"val after precise BN: frame AUC {100 * metrics['frame']['auc']:.2f}, "
+                    f"video AUC {100 * metrics['video']['auc']:.2f}"
+                )
+        return 0
 
 
 def _history_table(history: Sequence[dict[str, float]]) -> str:
@@ -636,14 +744,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _read_image(path: Path) -> np.ndarray:
+    """The RGB pixels of an image file; any decoding failure is a :class:`CLIError`."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise CLIError(f"cannot read image {path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many types on bad files
+        raise CLIError(f"cannot read image {path}: {err or type(err).__name__}") from None
 
 
 def _face_crop(
@@ -680,8 +789,24 @@ def _inputs(path: Path) -> tuple[str, list[Path]]:
     )
 
 
+#: Exit status of ``predict`` when no frame had a face (no prediction; the report is printed).
+EXIT_NO_FACE = 4
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    """``freqforensics predict``: fake probability of an image, image folder or video."""
+    """``freqforensics predict``: fake probability of an image, image folder or video.
+
+    In a folder or a video, a frame that cannot be read or scored (a corrupt file, a face crop
+    under 16 x 16) is listed with status ``error`` and its reason in ``error``, reported on
+    stderr, and left out of the mean; the other frames go on. A single image that cannot be
+    read is an error.
+
+    Returns:
+        The exit status: 0 when at least one frame had a face (a prediction); 4
+        (``EXIT_NO_FACE``) when no frame had a face (no prediction; the report is printed). A
+        folder or video none of whose frames could be read or scored is an error after the
+        report (exit status 2, like the other user errors; 1 is left to unexpected errors).
+    """
     import torch
 
     from freqforensics.data import FaceDetector, VideoError, prepare_crop, sample_frames
@@ -705,26 +830,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
             logit = model(image[None].to(device), sida=vector[None].to(device))
         return float(torch.sigmoid(logit.float())[0])
 
-    def add(entry: dict[str, Any], image: np.ndarray) -> None:
-        crop, box = _face_crop(image, detector, detect)
-        entry["box"] = box
-        if crop is None:
-            entry.update(status="no_face", fake_probability=None)
-        else:
-            entry.update(status="ok", fake_probability=score(crop))
+    def add(entry: dict[str, Any], read: Any) -> None:
+        """Append ``entry`` with the box, status and probability of the image ``read()``."""
+        entry.update(box=None, status="error", fake_probability=None)
+        try:
+            crop, entry["box"] = _face_crop(read(), detector, detect)
+            if crop is None:
+                entry["status"] = "no_face"
+            else:
+                entry.update(status="ok", fake_probability=score(crop))
+        except (CLIError, ValueError) as err:
+            if kind == "image":
+                raise
+            entry["error"] = " ".join(str(err).split()) or type(err).__name__
+            name = Path(entry["file"]).name if "file" in entry else f"frame {entry['frame_index']}"
+            print(f"freqforensics predict: skipped {name}: {entry['error']}", file=sys.stderr)
         frames.append(entry)
 
     if kind == "video":
         try:
             for frame in sample_frames(files[0], args.frames):
-                add({"frame_index": frame.frame_index}, frame.image)
+                add({"frame_index": frame.frame_index}, lambda image=frame.image: image)
         except VideoError as err:
             raise CLIError(str(err)) from None
     else:
         for index, path in enumerate(files):
-            add({"frame_index": index, "file": str(path)}, _read_image(path))
+            add({"frame_index": index, "file": str(path)}, lambda path=path: _read_image(path))
     scored = [f["fake_probability"] for f in frames if f["status"] == "ok"]
+    no_face = sum(f["status"] == "no_face" for f in frames)
+    errors = sum(f["status"] == "error" for f in frames)
     mean = sum(scored) / len(scored) if scored else None
+    status = 0 if scored else EXIT_NO_FACE
     result = {
         "input": str(args.input),
         "type": kind,
@@ -733,30 +869,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "detect": detect,
         "frames": frames,
         "frames_with_face": len(scored),
-        "frames_without_face": len(frames) - len(scored),
+        "frames_without_face": no_face,
+        "frames_with_error": errors,
         "fake_probability": mean,
         "label": None if mean is None else ("fake" if mean > args.threshold else "real"),
         "threshold": args.threshold,
     }
+    what = {"video": "video", "image": "image", "folder": "folder"}[kind]
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0
-    width = max([len(Path(f.get("file", "")).name) for f in frames] + [5])
-    print(f"{'frame'.ljust(width)}  {'status':8}  {'box (x0,y0,x1,y1)':22}  fake_probability")
-    for f in frames:
-        name = Path(f["file"]).name if "file" in f else str(f["frame_index"])
-        box = ",".join(map(str, f["box"])) if f["box"] else "-"
-        p = "-" if f["fake_probability"] is None else f"{f['fake_probability']:.4f}"
-        print(f"{name.ljust(width)}  {f['status']:8}  {box:22}  {p}")
-    what = {"video": "video", "image": "image", "folder": "folder"}[kind]
-    if mean is None:
-        print(f"{what}: no face found in {len(frames)} frame(s); no prediction")
     else:
-        print(
-            f"{what}: fake probability {mean:.4f} ({result['label']}; mean over "
-            f"{len(scored)} frame(s) with a face, {len(frames) - len(scored)} without)"
-        )
-    return 0
+        width = max([len(Path(f.get("file", "")).name) for f in frames] + [5])
+        print(f"{'frame'.ljust(width)}  {'status':8}  {'box (x0,y0,x1,y1)':22}  fake_probability")
+        for f in frames:
+            name = Path(f["file"]).name if "file" in f else str(f["frame_index"])
+            box = ",".join(map(str, f["box"])) if f["box"] else "-"
+            p = "-" if f["fake_probability"] is None else f"{f['fake_probability']:.4f}"
+            print(f"{name.ljust(width)}  {f['status']:8}  {box:22}  {p}")
+        failed = f", {errors} with an error" if errors else ""
+        if mean is None:
+            print(
+                f"{what}: no face found in {len(frames)} frame(s){failed}; no prediction "
+                f"(exit status {EXIT_NO_FACE})"
+            )
+        else:
+            print(
+                f"{what}: fake probability {mean:.4f} ({result['label']}; mean over "
+                f"{len(scored)} frame(s) with a face, {no_face} without{failed})"
+            )
+    if frames and errors == len(frames):
+        first = frames[0]["error"]
+        raise CLIError(f"no frame of {what} {args.input} could be read or scored; first: {first}")
+    return status
 
 
 # -------------------------------------------------------------------------------- robustness
@@ -890,7 +1034,14 @@ _PREPROCESS_EPILOG = """\
 Writes <out>/<dataset>/manifest.csv and the face crops (lossless PNG, original resolution,
 1.3x dlib box snapped to the 8-pixel grid of the frame). Rerunning the same command resumes:
 finished videos are skipped. An out folder made with other --frames/--scale/--upsample is
-refused: use one folder per setting (e.g. 270 frames for train, 50 for val/test).
+refused: use one folder per setting (e.g. 270 frames for train, 50 for val/test). One run at a
+time per --out: a second one fails at once. Paths in the metadata that leave --root, folders
+that cannot be listed and broken links are never read: like corrupt and missing videos they
+are listed in the summary and recorded in the manifest (status video_error or missing).
+
+exit status: 0 every listed video was read; 3 finished, but some listed videos could not be
+read (unreadable, corrupt, refused or missing; --skip-missing leaves absent files out); 2 a
+user error (bad arguments, malformed metadata, --out in use); 130 interrupted (rerun to resume).
 
 examples:
   freqforensics preprocess --dataset ffpp --root /data/FaceForensics++ --out crops/ffpp-c23 \\
@@ -906,8 +1057,15 @@ examples:
 
 _TRAIN_EPILOG = """\
 Writes to --out: best.safetensors (best val frame AUC; the last epoch without a val split),
-last.pt (full state: a killed run resumes where it stopped when started again), metrics.csv,
-model_config.json, train_args.json.
+last.safetensors (full state: a killed run resumes where it stopped when started again),
+metrics.csv (one row per epoch; skipped_batches counts batches with NaN/inf inputs, which
+never reach the model), model_config.json, train_args.json.
+
+Rerunning into the same --out resumes the run only with the same settings: a difference is
+refused, naming each setting (--restart starts over; a larger --epochs extends the run;
+--device, --threads, --workers, --quiet, --precise-bn, --verbose and --debug may differ).
+A second train on the same --out fails at once while the first runs. A last.pt of an older
+version (a pickle) is never loaded: rerun with --restart.
 
 examples:
   freqforensics train --manifest crops/ffpp-c23/ffpp/manifest.csv \\
@@ -935,7 +1093,16 @@ examples:
 _PREDICT_EPILOG = """\
 Faces are found with dlib (largest face, 1.3x box snapped to the 8-pixel grid), SIDA is
 computed on the original-resolution crop and the crop is resized to the checkpoint's input
-size. Frames without a face are listed with status no_face and left out of the mean.
+size. Frames without a face are listed with status no_face and left out of the mean. In a
+folder or video, a frame that cannot be read or scored (e.g. a corrupt image) is listed with
+status error (its reason in "error", also on stderr) and the others go on.
+
+exit status:
+  0  a prediction: at least one frame had a face
+  4  no frame had a face: no prediction (the report is still printed)
+  2  bad arguments or a user error (missing input or checkpoint, unreadable image or video,
+     a folder none of whose images could be read)
+  1  an unexpected error
 
 examples:
   freqforensics predict suspicious.mp4 --checkpoint runs/ffpp-c23/best.safetensors
@@ -1224,7 +1391,11 @@ def build_parser() -> argparse.ArgumentParser:
         "over this many training batches (0: off). Short runs on little data need it: their "
         "running statistics lag behind the weights",
     )
-    opt.add_argument("--restart", action="store_true", help="ignore an earlier run in --out")
+    opt.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: discard the training state of an earlier run in --out",
+    )
     opt.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
     _runtime_options(p)
     p.set_defaults(handler=cmd_train)

@@ -12,6 +12,9 @@ name       function                        strength                    default s
 ``resize`` :func:`resize_down_up`          scale of the round trip     0.75, 0.5, 0.25
 ========== =============================== =========================== ==========================
 
+:func:`jpeg_compress` is :func:`freqforensics.data.codecs.jpeg_compress`, re-exported: the same
+JPEG round trip compresses the samples of the embedded data set.
+
 :func:`evaluate_robustness` applies them to the *original-resolution* face crop, before the
 crop is resized for the spatial branch and before its SIDA statistics are computed, as a
 degraded video would reach the detector, and measures frame- and video-level metrics per
@@ -20,7 +23,6 @@ perturbation and strength next to the clean baseline.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from freqforensics._checks import check_rgb_uint8
+from freqforensics.data.codecs import jpeg_compress, read_rgb
 
 __all__ = [
     "PERTURBATIONS",
@@ -60,36 +63,6 @@ def _check_number(value: object, name: str, low: float, high: float, closed_low:
         bracket = "[" if closed_low else "("
         raise ValueError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
     return float(value)  # type: ignore[arg-type]
-
-
-def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
-    """JPEG round trip with Pillow (4:2:0 chroma subsampling, Pillow's default tables).
-
-    Args:
-        image: RGB ``uint8`` :math:`(H, W, 3)`.
-        quality: JPEG quality, an int in [1, 100] (lower: stronger compression).
-
-    Returns:
-        The decoded JPEG, ``uint8`` :math:`(H, W, 3)`.
-
-    Example:
-        >>> x = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        >>> y = jpeg_compress(x, 50)
-        >>> y.shape, y.dtype, bool((y == jpeg_compress(x, 50)).all())
-        ((32, 32, 3), dtype('uint8'), True)
-    """
-    from PIL import Image
-
-    image = _check_image(image)
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
-        raise ValueError(f"quality must be an int in [1, 100], got {quality!r}")
-    if not 1 <= int(quality) <= 100:
-        raise ValueError(f"quality must be an int in [1, 100], got {quality!r}")
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=int(quality))
-    buf.seek(0)
-    with Image.open(buf) as decoded:
-        return np.asarray(decoded.convert("RGB"))
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -244,13 +217,10 @@ class PerturbedFrames(Dataset[dict[str, Any]]):
         return len(self.rows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from PIL import Image
-
         from freqforensics.data.dataset import prepare_crop
 
         row = self.rows[index]
-        with Image.open(row.crop_path) as png:
-            crop = np.asarray(png.convert("RGB"))
+        crop = read_rgb(row.crop_path)
         if self.name is not None:
             crop = perturb(crop, self.name, self.strength, seed=(self.seed, index))
         image, sida = prepare_crop(crop, self.image_size, self.sida)

@@ -15,16 +15,18 @@ import torch
 
 from freqforensics._checks import ShapeError
 from freqforensics.functional.color import rgb_to_ycbcr
-from freqforensics.functional.dct import block_dct
+from freqforensics.functional.dct import block_dct, zigzag_order
 from freqforensics.functional.sida import STATISTICS
 
 __all__ = [
     "plot_roc",
+    "plot_pr",
     "plot_sida_statistics",
     "plot_dct_energy",
     "plot_band_energy",
     "plot_attention_overlay",
     "band_energy_maps",
+    "band_mosaic",
     "attention_maps",
     "explain_face",
 ]
@@ -82,6 +84,33 @@ def plot_roc(
     ax.legend(loc="lower right", fontsize=8)
     return _finish(fig, path)
 
+
+
+def plot_pr(
+    curves: dict[str, tuple[Any, Any]], path: str | Path | None = None, title: str = "PR"
+) -> Any:
+    """Precision-recall curves (fake = positive) of one or more ``name: (labels, probs)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from freqforensics.viz import plot_pr
+        >>> fig = plot_pr({"model": (np.array([0, 0, 1, 1]), np.array([.1, .4, .35, .8]))})
+        >>> fig.axes[0].get_xlabel()
+        'recall'
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, (labels, probs) in curves.items():
+        y, p = _np(labels), _np(probs)
+        precision, recall, _ = precision_recall_curve(y, p)
+        label = f"{name} (AP {average_precision_score(y, p):.3f})"
+        ax.step(recall, precision, where="post", label=label)
+        ax.axhline(y.mean(), color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(loc="lower left", fontsize=8)
+    return _finish(fig, path)
 
 def _sida_block(vectors: Any, statistic: str, channel: str) -> np.ndarray:
     v = _np(vectors)
@@ -162,8 +191,37 @@ def band_energy_maps(image: torch.Tensor, channel: int = 0) -> torch.Tensor:
     return torch.log10(1 + block_dct(ycc[channel]) ** 2)
 
 
+def band_mosaic(maps: torch.Tensor) -> torch.Tensor:
+    """Arrange 64 zigzag-ordered band maps as the 8 x 8 frequency grid: ``(64, h, w) -> (8h, 8w)``.
+
+    Band ``(u, v)`` (``u`` the vertical frequency, ``v`` the horizontal one) is drawn at grid
+    row ``u``, column ``v``, i.e. in the rows ``u*h:(u+1)*h`` and columns ``v*w:(v+1)*w`` of the
+    mosaic, like the coefficients of one 8x8 block: DC top-left, vertical frequencies growing
+    downwards, horizontal ones to the right. Input band ``p`` is zigzag position ``p``
+    (:func:`~freqforensics.functional.zigzag_order` maps it to the natural index ``8u + v``).
+
+    Example:
+        >>> import torch
+        >>> from freqforensics.viz import band_mosaic
+        >>> maps = torch.zeros(64, 2, 3)
+        >>> maps[2] = 1.0  # zigzag position 2 is band (u, v) = (1, 0)
+        >>> mosaic = band_mosaic(maps)
+        >>> mosaic.shape, mosaic[2:4, 0:3].min().item(), mosaic.sum().item()
+        (torch.Size([16, 24]), 1.0, 6.0)
+    """
+    if maps.ndim != 3 or maps.shape[0] != 64:
+        raise ShapeError(f"maps must have shape (64, h, w), got {tuple(maps.shape)}")
+    natural = torch.empty_like(maps)
+    natural[zigzag_order(8).to(maps.device)] = maps  # natural[8u + v] = band (u, v)
+    h, w = maps.shape[-2:]
+    return natural.view(8, 8, h, w).permute(0, 2, 1, 3).reshape(8 * h, 8 * w)
+
+
 def plot_band_energy(image: torch.Tensor, path: str | Path | None = None) -> Any:
     """The image, its Y block-DCT coefficients as 64 band maps (8 x 8 mosaic), band energy curve.
+
+    The mosaic is :func:`band_mosaic`: band ``(u, v)`` at row ``u``, column ``v``. The energy
+    curve is in zigzag order.
 
     Example:
         >>> import torch
@@ -181,10 +239,8 @@ def plot_band_energy(image: torch.Tensor, path: str | Path | None = None) -> Any
     ax0.set_title("image")
     ax0.axis("off")
     ax1 = fig.add_subplot(gs[1])
-    k, h, w = maps.shape
-    mosaic = maps.view(8, 8, h, w).permute(0, 2, 1, 3).reshape(8 * h, 8 * w)
-    ax1.imshow(mosaic.numpy(), cmap="magma")
-    ax1.set_title("Y block DCT: 64 band maps (zigzag, row-major mosaic)")
+    ax1.imshow(band_mosaic(maps).numpy(), cmap="magma")
+    ax1.set_title("Y block DCT: band (u, v) at row u, column v")
     ax1.axis("off")
     ax2 = fig.add_subplot(gs[2])
     energy = (10 ** maps.flatten(1) - 1).mean(1).numpy()
@@ -200,7 +256,8 @@ def plot_dct_energy(
 
     Rows: real, fake, difference (fake - real). Columns: the face, the log magnitude of the
     full-image 2-D DCT of Y (scipy's ``dctn``), and the block DCT's per-band energy regrouped as
-    an 8 x 8 mosaic of band maps. Both images must have the same size.
+    an 8 x 8 mosaic of band maps (:func:`band_mosaic`: band ``(u, v)`` at row ``u``, column
+    ``v``). Both images must have the same size.
     """
     from scipy.fft import dctn
 
@@ -216,9 +273,7 @@ def plot_dct_energy(
         h, w = img.shape[-2] // 8 * 8, img.shape[-1] // 8 * 8
         y = (rgb_to_ycbcr(img[:, :h, :w].double()) * 255)[0].numpy()
         full = np.log10(1 + np.abs(dctn(y - 128, norm="ortho")))
-        maps = band_energy_maps(img)
-        k, bh, bw = maps.shape
-        mosaic = maps.view(8, 8, bh, bw).permute(0, 2, 1, 3).reshape(8 * bh, 8 * bw).numpy()
+        mosaic = band_mosaic(band_energy_maps(img)).numpy()
         rows.append((img.permute(1, 2, 0).clamp(0, 1).numpy(), full, mosaic))
     diff = (
         np.abs(rows[1][0] - rows[0][0]).mean(-1),

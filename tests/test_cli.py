@@ -8,20 +8,19 @@ samples (preprocess, train, evaluate, predict, robustness, explain) is in the sl
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from needs import need_path
 from PIL import Image
-from scipy.ndimage import gaussian_filter
+from toys import TINY, texture, write_manifest
 
 from freqforensics import SIDA
 from freqforensics.cli import build_parser, main
 from freqforensics.data import FrameDataset, load_manifest, prepare_crop
-from freqforensics.data.preprocess import MANIFEST_COLUMNS
 from freqforensics.data.pseudo import PseudoFakeDataset, central_box, make_pseudo_fake
 from freqforensics.models import SFCLHCMF, preset
 from freqforensics.robustness import (
@@ -40,7 +39,6 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FFPP = DATA / "ffpp-mini"
 VIDEO_004 = FFPP / "original_sequences" / "youtube" / "c23" / "videos" / "004.mp4"
 VIDEO_982 = FFPP / "manipulated_sequences" / "NeuralTextures" / "c23" / "videos" / "004_982.mp4"
-TINY = {"img_size": 64, "embed_dim": 32, "num_heads": 2, "sbcm_channels": (4, 8, 8)}
 TINY_ARGS = ["--preset", "cpu", "--image-size", "64", "--embed-dim", "32", "--num-heads", "2"]
 TINY_ARGS += ["--sbcm-channels", "4", "8", "8"]
 
@@ -49,61 +47,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _need_data() -> None:
-    if not VIDEO_004.is_file():
-        pytest.skip(f"shared sample data not found at {DATA} (only in the dev workspace)")
-
-
-def _texture(seed: int, size: int = 96) -> np.ndarray:
-    """A deterministic smooth random RGB texture with fine detail, uint8 (size, size, 3)."""
-    rng = np.random.default_rng(seed)
-    smooth = gaussian_filter(rng.normal(size=(size, size, 3)), sigma=(4, 4, 0))
-    smooth = (smooth - smooth.min()) / (np.ptp(smooth) + 1e-9)
-    detail = rng.normal(0, 0.04, size=(size, size, 3))
-    return np.clip(np.rint(255 * (0.1 + 0.8 * smooth + detail)), 0, 255).astype(np.uint8)
-
-
-def _write_manifest(
-    root: Path,
-    videos: dict[str, tuple[int, str]],
-    frames: int = 2,
-    size: int = 96,
-    dataset: str = "toy",
-) -> Path:
-    """A manifest of synthetic crops: ``videos`` maps a name to ``(label, split)``."""
-    folder = root / dataset
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for v, (name, (label, split)) in enumerate(sorted(videos.items())):
-        method = "Fake" if label else "original"
-        for f in range(frames):
-            rel = f"{method}/{name}/{f:06d}.png"
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(_texture(100 * v + f, size)).save(folder / rel)
-            rows.append(
-                {
-                    "video_id": f"{dataset}/{method}/{name}",
-                    "label": label,
-                    "split": split,
-                    "dataset": dataset,
-                    "method": method,
-                    "compression": "",
-                    "frame_index": f,
-                    "x0": 0,
-                    "y0": 0,
-                    "x1": size,
-                    "y1": size,
-                    "crop_path": rel,
-                    "status": "ok",
-                    "source": f"{name}.mp4",
-                    "detail": "",
-                }
-            )
-    path = folder / "manifest.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    need_path(VIDEO_004, "FaceForensics++ sample video 004")
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +68,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "f1": (1, "test"),
         "f2": (1, "test"),
     }
-    return _write_manifest(tmp_path_factory.mktemp("manifest"), videos)
+    return write_manifest(tmp_path_factory.mktemp("manifest"), videos)
 
 
 @pytest.fixture(scope="module")
@@ -293,8 +237,9 @@ def test_predict_folder_reports_frames_without_a_face(
     folder = tmp_path / "frames"
     folder.mkdir()
     for i in range(2):
-        Image.fromarray(_texture(i, 80)).save(folder / f"{i}.png")
-    assert main(["predict", str(folder), "--checkpoint", str(checkpoint), "--json"]) == 0
+        Image.fromarray(texture(i, 80)).save(folder / f"{i}.png")
+    no_face = main(["predict", str(folder), "--checkpoint", str(checkpoint), "--json"])
+    assert no_face == 4  # EXIT_NO_FACE
     result = json.loads(capsys.readouterr().out)
     assert [f["status"] for f in result["frames"]] == ["no_face", "no_face"]
     assert result["fake_probability"] is None and result["frames_without_face"] == 2
@@ -383,24 +328,24 @@ def _err(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_perturbations_keep_shape_dtype_and_are_deterministic() -> None:
-    image = _texture(3, 72)
+    image = texture(3, 72)
     for name, strengths in DEFAULT_STRENGTHS.items():
         for s in strengths:
             out = perturb(image, name, s, seed=5)
             assert out.shape == image.shape and out.dtype == np.uint8
             assert np.array_equal(out, perturb(image, name, s, seed=5))
             assert not np.array_equal(out, image), (name, s)
-    assert np.array_equal(image, _texture(3, 72))  # the input is never modified
+    assert np.array_equal(image, texture(3, 72))  # the input is never modified
 
 
 def test_jpeg_lower_quality_larger_error() -> None:
-    image = _texture(4, 128)
+    image = texture(4, 128)
     errors = [_err(jpeg_compress(image, q), image) for q in (95, 90, 70, 50, 30, 10)]
     assert errors == sorted(errors) and errors[-1] > 1.5 * errors[0]
 
 
 def test_blur_identity_and_smoothing() -> None:
-    image = _texture(5, 64)
+    image = texture(5, 64)
     assert np.array_equal(gaussian_blur(image, 0), image)
     grads = [np.abs(np.diff(gaussian_blur(image, s).astype(float), axis=1)).mean()
              for s in (0, 0.5, 1, 2)]
@@ -420,7 +365,7 @@ def test_noise_seeded_and_scaled() -> None:
 
 
 def test_resize_identity_and_stronger_is_worse() -> None:
-    image = _texture(6, 96)
+    image = texture(6, 96)
     assert np.array_equal(resize_down_up(image, 1.0), image)
     errors = [_err(resize_down_up(image, s), image) for s in (0.75, 0.5, 0.25)]
     assert errors == sorted(errors)
@@ -440,7 +385,7 @@ def test_resize_identity_and_stronger_is_worse() -> None:
 )
 def test_perturbations_reject_bad_input(call, match: str) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match=match):
-        call(_texture(0, 32))
+        call(texture(0, 32))
 
 
 # ----------------------------------------------------------------------------- pseudo-fakes
@@ -449,7 +394,7 @@ def test_perturbations_reject_bad_input(call, match: str) -> None:  # noqa: ANN0
 @pytest.fixture(scope="module")
 def pseudo_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     videos = {"a": (0, "train"), "b": (0, "train"), "c": (1, "train"), "d": (0, "val")}
-    return _write_manifest(tmp_path_factory.mktemp("pseudo"), videos, frames=2, size=120)
+    return write_manifest(tmp_path_factory.mktemp("pseudo"), videos, frames=2, size=120)
 
 
 def test_pseudo_fakes_pairs_and_labels(pseudo_manifest: Path) -> None:
@@ -508,13 +453,13 @@ def test_pseudo_fake_mask_inside_central_area(pseudo_manifest: Path) -> None:
 
 
 def test_make_pseudo_fake_fades_to_zero_and_rejects_bad_input() -> None:
-    crop = _texture(9, 160)
+    crop = texture(9, 160)
     fake, mask = make_pseudo_fake(crop, np.random.default_rng(0), central=0.7)
     y0, x0, y1, x1 = central_box(160, 160, 0.7)
     assert mask[y0, :].max() < 0.05 and mask[:, x1 - 1].max() < 0.05  # no seam at the edge
     assert fake.dtype == np.uint8 and fake.shape == crop.shape
     with pytest.raises(ValueError, match="central region"):
-        make_pseudo_fake(_texture(0, 20), np.random.default_rng(0))
+        make_pseudo_fake(texture(0, 20), np.random.default_rng(0))
     with pytest.raises(ValueError, match="central"):
         make_pseudo_fake(crop, np.random.default_rng(0), central=1.5)
 
@@ -537,7 +482,7 @@ def test_train_pseudo_fakes_tiny(
     text = capsys.readouterr().out
     assert "4 real frames of 2 videos" in text
     assert "val: 2 frames of one class only" in text  # the val split has one real video
-    assert (out / "best.safetensors").is_file() and (out / "last.pt").is_file()
+    assert (out / "best.safetensors").is_file() and (out / "last.safetensors").is_file()
     assert SFCLHCMF.from_checkpoint(out / "best.safetensors").config.img_size == 64
     # a different model in the same --out is refused unless --restart
     assert main([*argv, "--embed-dim", "16"]) == 2
@@ -551,8 +496,8 @@ def test_explain_writes_figures(
     tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     face, ref = tmp_path / "face.png", tmp_path / "ref.png"
-    Image.fromarray(_texture(1, 96)).save(face)
-    Image.fromarray(_texture(2, 104)).save(ref)
+    Image.fromarray(texture(1, 96)).save(face)
+    Image.fromarray(texture(2, 104)).save(ref)
     argv = ["explain", str(face), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x")]
     assert main([*argv, "--no-detect"]) == 0
     text = capsys.readouterr().out

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -31,10 +32,11 @@ from freqforensics.engine import (
     Trainer,
     atomic_save,
     collate_batch,
+    load_train_state,
     predict,
     seed_everything,
 )
-from freqforensics.engine.trainer import _EpochSampler
+from freqforensics.engine.sampler import _EpochSampler
 from freqforensics.metrics import evaluate_predictions
 from freqforensics.models import SFCLHCMF, SFCLHCMFConfig, preset
 
@@ -136,6 +138,17 @@ def _assert_same_weights(a: nn.Module, b: nn.Module, atol: float = 0.0) -> None:
             assert torch.equal(sa[key], sb[key]), key
         else:
             torch.testing.assert_close(sa[key], sb[key], atol=atol, rtol=0, msg=key)
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (for temporary files left by a killed run)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(proc.stdout)
 
 
 def _tiny_sfcl(**changes: Any) -> SFCLHCMFConfig:
@@ -267,7 +280,7 @@ class TestFit:
         cfg = _cfg(epochs=2, batch_size=4, lr=1e-3)
         result = Trainer(model, train, val, cfg, tmp_path).fit()
 
-        for name in ("metrics.csv", "last.pt", "best.safetensors"):
+        for name in ("metrics.csv", "last.safetensors", "best.safetensors"):
             assert (tmp_path / name).is_file(), name
         assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
         rows = _rows(tmp_path / "metrics.csv")
@@ -289,7 +302,7 @@ class TestFit:
         auc = evaluate_predictions(ids, labels, probs)["frame"]["auc"]
         assert auc == pytest.approx(result.best_val_auc, abs=1e-9)
 
-        state = torch.load(tmp_path / "last.pt", weights_only=False)
+        state = load_train_state(tmp_path / "last.safetensors")
         assert state["epoch"] == 2 and state["step_in_epoch"] == 0
         assert state["global_step"] == 6 and len(state["history"]) == 2
 
@@ -323,7 +336,9 @@ class TestFit:
     def test_without_val_set(self, tmp_path: Path) -> None:
         result = _toy_trainer(tmp_path, _cfg(epochs=2), val=False).fit()
         assert result.best_epoch == 2 and math.isinf(result.best_val_auc)
-        assert (tmp_path / "best.pt").is_file()  # a torch state dict: no save_checkpoint
+        # no save_checkpoint: the state dict as plain safetensors
+        model = ToyDetector()
+        model.load_state_dict(load_file(tmp_path / "best.safetensors"))
         assert len(_rows(tmp_path / "metrics.csv")) == 2
 
     def test_seeded_runs_are_identical(self, tmp_path: Path) -> None:
@@ -386,7 +401,7 @@ class TestResume:
     def test_kill_between_log_and_checkpoint_logs_each_epoch_once(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """metrics.csv got epoch 2's row, but last.pt still says epoch 1: no duplicate row."""
+        """metrics.csv got epoch 2's row, but the state says epoch 1: no duplicate row."""
         calls = {"n": 0}
         original = Trainer.checkpoint
 
@@ -466,7 +481,7 @@ class TestResume:
         assert _no_time(resumed.history) == _no_time(full.history)
 
     def test_real_kill_and_restart(self, tmp_path: Path) -> None:
-        """SIGKILL a training process once ``last.pt`` exists; the restart finishes the job."""
+        """SIGKILL a training process once its state exists; the restart finishes the job."""
         script = tmp_path / "train.py"
         script.write_text(KILL_SCRIPT)
         out = tmp_path / "run"
@@ -479,9 +494,9 @@ class TestResume:
         )
         try:
             deadline = time.monotonic() + 120
-            while not (out / "last.pt").exists():
+            while not (out / "last.safetensors").exists():
                 assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "no last.pt after 120 s"
+                assert time.monotonic() < deadline, "no last.safetensors after 120 s"
                 time.sleep(0.05)
             time.sleep(0.3)  # let it go on a little: a kill at a random point
             assert proc.poll() is None, "the run finished before it was killed"
@@ -492,7 +507,7 @@ class TestResume:
                 proc.kill()
                 proc.wait()
         assert proc.returncode == -signal.SIGKILL
-        state = torch.load(out / "last.pt", weights_only=False)  # intact after the kill
+        state = load_train_state(out / "last.safetensors")  # intact after the kill
         killed_at = state["global_step"]
         assert 0 < killed_at < 4 * 8
 
@@ -508,7 +523,7 @@ class TestResume:
         rows = _rows(out / "metrics.csv")
         assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
         assert [int(r["step"]) for r in rows] == [8, 16, 24, 32]
-        assert (out / "best.safetensors").is_file() or (out / "best.pt").is_file()
+        assert (out / "best.safetensors").is_file()
 
 
 KILL_SCRIPT = textwrap.dedent(
@@ -599,13 +614,15 @@ class TestAtomicSave:
     def test_partial_temp_file_is_ignored_on_resume(self, tmp_path: Path) -> None:
         trainer = _toy_trainer(tmp_path, _cfg(epochs=1))
         trainer.fit()
-        good = (tmp_path / "last.pt").read_bytes()
-        # what a kill in the middle of atomic_save leaves: a truncated temporary file
-        (tmp_path / ".last.pt.999999.tmp").write_bytes(good[: len(good) // 2])
+        good = (tmp_path / "last.safetensors").read_bytes()
+        # what a kill in the middle of a save leaves: a truncated temporary file
+        stale = tmp_path / f".last.safetensors.{_dead_pid()}.tmp"
+        stale.write_bytes(good[: len(good) // 2])
         again = _toy_trainer(tmp_path, _cfg(epochs=2))
         assert again.resume() and again.epoch == 1
         again.fit()
-        assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 2
+        assert not stale.exists()  # removed when the trainer started
+        assert load_train_state(tmp_path / "last.safetensors")["epoch"] == 2
         assert [int(r["epoch"]) for r in _rows(tmp_path / "metrics.csv")] == [1, 2]
 
 
@@ -696,7 +713,7 @@ def test_ddp_two_processes_gloo(tmp_path: Path, use_sida: bool) -> None:
     rows = _rows(out / "metrics.csv")
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(math.isfinite(float(r["val_frame_auc"])) for r in rows)
-    assert (out / "best.safetensors").is_file() and (out / "last.pt").is_file()
+    assert (out / "best.safetensors").is_file() and (out / "last.safetensors").is_file()
     best = SFCLHCMF.from_checkpoint(out / "best.safetensors")
     assert best.config.use_sida is use_sida
     reports = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]

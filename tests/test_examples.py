@@ -93,7 +93,7 @@ def test_train_sfcl_hcmf_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "roc.png",
         "figure7_sida.png",
         "results.json",
-        "last.pt",
+        "last.safetensors",
     ):
         assert (out / name).is_file(), name
     with open(out / "metrics.csv", newline="") as fh:

@@ -3,7 +3,7 @@
 Training on self-blended images (Shiohara & Yamasaki, "Detecting Deepfakes with Self-Blended
 Images", CVPR 2022) needs only real videos: each real face crop is paired with a fake made by
 replacing a soft-edged blob of the face with a slightly altered copy of itself
-(:func:`~freqforensics.data.synthetic.make_self_blended`: resampling, blur or sharpening, a
+(:func:`~freqforensics.data.blend.make_self_blended`: resampling, blur or sharpening, a
 shift of a few pixels, small colour changes). The detector learns the blending boundary and the
 local inconsistencies common to face swaps instead of the fingerprints of one manipulation
 method.
@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from freqforensics.data.blend import make_self_blended
+from freqforensics.data.codecs import read_rgb
 from freqforensics.data.dataset import load_rows, prepare_crop
-from freqforensics.data.synthetic import make_self_blended
 from freqforensics.layers.sida import SIDA
 
 __all__ = ["PseudoFakeDataset", "make_pseudo_fake", "central_box", "PSEUDO_SUFFIX"]
@@ -83,7 +84,7 @@ def make_pseudo_fake(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Self-blend the central face area of a real face crop.
 
-    :func:`~freqforensics.data.synthetic.make_self_blended` runs on the central region
+    :func:`~freqforensics.data.blend.make_self_blended` runs on the central region
     (:func:`central_box`); its blend is then faded to zero over the outer ``ramp`` of that
     region, so the effective mask is ``mask * taper`` and the fake is exactly
     ``crop + mask * taper * (altered - crop)`` (rounded) inside the region and ``crop``
@@ -234,13 +235,10 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         return np.random.default_rng([self.seed, epoch, pair, stream])
 
     def _real_crop(self, pair: int) -> np.ndarray:
-        from PIL import Image
-
         row = self.rows[pair]
         if row.crop_path is None:  # pragma: no cover - load_rows keeps ok rows only
             raise ValueError(f"row {row.video_id}:{row.frame_index} has no crop")
-        with Image.open(row.crop_path) as png:
-            return np.asarray(png.convert("RGB"))
+        return read_rgb(row.crop_path)
 
     def pair(self, pair: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Real crop, pseudo-fake and blend mask of pair ``pair`` at the current epoch.

@@ -1,13 +1,19 @@
-"""Training and evaluation of detectors."""
+"""Training and evaluation of detectors.
 
+Modules: :mod:`~freqforensics.engine.trainer` (the training loop),
+:mod:`~freqforensics.engine.state` (the training state on disk, without pickle),
+:mod:`~freqforensics.engine.sampler` (the per-epoch sampling order) and
+:mod:`~freqforensics.engine.evaluation` (predictions, precise BatchNorm).
+"""
+
+from freqforensics.engine.evaluation import precise_bn, predict
+from freqforensics.engine.state import TrainStateError, load_train_state, save_train_state
 from freqforensics.engine.trainer import (
     TrainConfig,
     Trainer,
     TrainResult,
     atomic_save,
     collate_batch,
-    precise_bn,
-    predict,
     seed_everything,
 )
 
@@ -20,4 +26,7 @@ __all__ = [
     "seed_everything",
     "atomic_save",
     "precise_bn",
+    "TrainStateError",
+    "save_train_state",
+    "load_train_state",
 ]

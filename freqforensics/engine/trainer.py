@@ -3,13 +3,22 @@
 The defaults are the paper's (Section 4.1): Adam, learning rate 1e-3, weight decay 1e-8,
 batch 20, 20 epochs. Each epoch writes a row of metrics to ``metrics.csv`` (and to TensorBoard
 when it is installed), the best model on validation AUC to ``best.safetensors``, and the full
-training state to ``last.pt``, always through a temporary file and an atomic rename: a kill at
-any moment leaves the previous checkpoint intact, and ``resume=True`` continues from it, to the
-batch (the sampling order of each epoch is a function of the seed and the epoch).
+training state to ``last.safetensors`` (safetensors and JSON, never a pickle: see
+:mod:`freqforensics.engine.state`), always through a temporary file and an atomic rename: a
+kill at any moment leaves the previous checkpoint intact, and ``resume=True`` continues from
+it, to the batch (the sampling order of each epoch is a function of the seed and the epoch).
+
+A run folder is guarded: :meth:`Trainer.fit` holds an exclusive lock on it (a second run on the
+same folder fails at once), removes the temporary files of killed runs, and refuses to resume
+a state saved with other settings (:func:`~freqforensics.engine.state.config_differences`) or
+a pickled ``last.pt`` of an older version. A training batch with a non-finite image, SIDA
+vector or label never reaches the model: it is skipped, logged with its sample ids and counted
+in the ``skipped_batches`` column of ``metrics.csv``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import logging
@@ -17,8 +26,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,19 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from freqforensics._io import atomic_write, exclusive_lock, remove_stale_temps
 from freqforensics.data.dataset import collate_frames as collate_batch
+from freqforensics.engine import state as _state
+from freqforensics.engine.config import TrainConfig, TrainResult
+from freqforensics.engine.evaluation import (
+    _forward,
+    _progress,
+    nonfinite_samples,
+    precise_bn,
+    predict,
+    sample_ids,
+)
+from freqforensics.engine.sampler import _EpochSampler
 from freqforensics.metrics import evaluate_predictions
 
 __all__ = [
@@ -45,74 +66,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class TrainConfig:
-    """Settings of :class:`Trainer` (the paper's defaults).
-
-    Attributes:
-        epochs: passes over the training set.
-        batch_size: samples per optimiser step (per process), before accumulation.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        accumulate: micro-batches per optimiser step (gradient accumulation).
-        scheduler: ``"cosine"`` (per step, with ``warmup_steps``) or ``"none"``.
-        warmup_steps: linear warm-up steps of the cosine schedule.
-        grad_clip: clip the gradient norm to this value (``None``: no clipping).
-        amp: mixed precision on CUDA (bfloat16 where supported, else float16 with a scaler);
-            ignored on the CPU.
-        seed: seeds Python, NumPy and torch, and the sampling order of every epoch.
-        deterministic: ask torch for deterministic algorithms.
-        num_workers: data loader workers.
-        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``.
-        eval_batch_size: batch size of evaluation (default: ``2 * batch_size``).
-        checkpoint_every: also write ``last.pt`` every this many steps inside an epoch.
-        max_steps_per_epoch: cap the steps of an epoch (``None``: the whole data set).
-        group_size: shuffle the training set in groups of this many consecutive indices, kept
-            together in one batch (2 with :class:`~freqforensics.data.synthetic.SelfBlendedFaces`
-            keeps each real crop next to its self-blended fake, as SBI trains).
-        progress: show progress bars.
-    """
-
-    epochs: int = 20
-    batch_size: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 1e-8
-    accumulate: int = 1
-    scheduler: str = "none"
-    warmup_steps: int = 0
-    grad_clip: float | None = None
-    amp: bool = True
-    seed: int = 0
-    deterministic: bool = False
-    num_workers: int = 0
-    device: str = "auto"
-    eval_batch_size: int | None = None
-    checkpoint_every: int | None = None
-    max_steps_per_epoch: int | None = None
-    group_size: int = 1
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "accumulate", "group_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.scheduler not in ("cosine", "none"):
-            raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` returns."""
-
-    best_epoch: int
-    best_val_auc: float
-    history: list[dict[str, float]]
-    out_dir: Path
-
-
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (all devices); optionally ask for deterministic kernels."""
     random.seed(seed)
@@ -124,175 +77,19 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through a temporary file and ``os.replace``: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # after a failed save; gone after a successful rename
+    """``torch.save`` through a temporary file and ``os.replace``: never a half-written file.
 
-
-class _EpochSampler(Sampler[int]):
-    """A permutation per epoch from ``(seed, epoch)``, sharded across processes, skippable."""
-
-    def __init__(
-        self,
-        n: int,
-        seed: int,
-        rank: int = 0,
-        world: int = 1,
-        shuffle: bool = True,
-        group_size: int = 1,
-    ):
-        self.n, self.seed, self.rank, self.world, self.shuffle = n, seed, rank, world, shuffle
-        self.group = group_size
-        self.epoch = 0
-        self.skip = 0
-
-    def order(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            groups = torch.randperm(math.ceil(self.n / self.group), generator=g).tolist()
-            idx = [i for k in groups for i in range(k * self.group, (k + 1) * self.group)]
-            idx = [i for i in idx if i < self.n]
-        else:
-            idx = list(range(self.n))
-        idx += idx[: self._per_rank() * self.world - self.n]  # every process the same count
-        # deal whole groups to the processes: a group (a real and its fake) stays together
-        size = self.group
-        chunks = [idx[i : i + size] for i in range(0, len(idx), size)]
-        return [i for chunk in chunks[self.rank :: self.world] for i in chunk]
-
-    def _per_rank(self) -> int:
-        return math.ceil(self.n / (self.group * self.world)) * self.group
-
-    def __iter__(self) -> Any:
-        return iter(self.order()[self.skip :])
-
-    def __len__(self) -> int:
-        return max(0, self._per_rank() - self.skip)
+    The engine itself writes safetensors; read a file of this function back with
+    ``torch.load(path, weights_only=True)`` only (a full unpickling can run code).
+    """
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def _device(spec: str) -> torch.device:
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(spec)
-
-
-def _progress(iterable: Iterable[Any], enabled: bool, **kwargs: Any) -> Iterable[Any]:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, dynamic_ncols=True, leave=False, **kwargs)
-
-
-def _forward(model: nn.Module, batch: dict[str, Any], device: torch.device) -> torch.Tensor:
-    images = batch["image"].to(device, non_blocking=True)
-    sida = batch.get("sida")
-    if isinstance(sida, torch.Tensor):
-        return model(images, sida=sida.to(device, non_blocking=True))
-    return model(images)
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    loader: Iterable[dict[str, Any]],
-    device: torch.device | str = "cpu",
-    progress: bool = False,
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Fake probabilities of every sample of ``loader``: ``(video_ids, labels, probs)``."""
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    ids: list[str] = []
-    labels: list[np.ndarray] = []
-    probs: list[np.ndarray] = []
-    for batch in _progress(loader, progress, desc="eval"):
-        logits = _forward(model, batch, device)
-        probs.append(torch.sigmoid(logits.float()).cpu().numpy())
-        labels.append(np.asarray(batch["label"], dtype=np.float64).reshape(-1))
-        vid = batch.get("video_id")
-        if vid is None:
-            vid = [str(len(ids) + i) for i in range(len(logits))]
-        ids.extend(list(vid))
-    model.train(was_training)
-    if not probs:
-        return [], np.zeros(0), np.zeros(0)
-    return ids, np.concatenate(labels), np.concatenate(probs).astype(np.float64)
-
-
-def precise_bn(
-    model: torch.nn.Module,
-    dataset: Any,
-    batches: int,
-    batch_size: int,
-    seed: int = 0,
-    group_size: int = 1,
-    device: torch.device | str = "cpu",
-) -> int:
-    """Recompute the BatchNorm running statistics of ``model`` on training batches.
-
-    The running means and variances a model keeps during training are exponential averages
-    over batches seen while the weights were still changing; with few steps (a small data
-    set, a short schedule) they lag behind the final weights and the model in eval mode
-    scores differently from the model in train mode. This resets them and sets them to the
-    plain average of the batch statistics over ``batches`` shuffled training batches of the
-    final weights ("precise BN"), with the model otherwise in eval mode (no dropout), under
-    ``torch.no_grad``. The weights do not change.
-
-    Args:
-        model: the model (changed in place; left in eval mode).
-        dataset: the training data set (items with ``image`` and optionally ``sida``); its
-            ``set_epoch`` is called with a fresh epoch when it has one.
-        batches: number of batches.
-        batch_size: samples per batch.
-        seed: seed of the shuffling.
-        group_size: consecutive items kept in one batch (2 for a real and its pseudo-fake).
-        device: where the model runs.
-
-    Returns:
-        The number of BatchNorm layers recalibrated.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return 0
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average: the plain mean over the batches
-    model.eval()
-    for m in norms:
-        m.train()
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(10_000 + seed)
-    generator = torch.Generator().manual_seed(seed)
-    groups = math.ceil(len(dataset) / group_size)
-    order: list[int] = []
-    per_batch = max(1, batch_size // group_size) * group_size
-    with torch.no_grad():
-        for _ in range(batches):
-            if len(order) < per_batch:
-                perm = torch.randperm(groups, generator=generator).tolist()
-                order += [
-                    i
-                    for g in perm
-                    for i in range(g * group_size, (g + 1) * group_size)
-                    if i < len(dataset)
-                ]
-            chunk, order = order[:per_batch], order[per_batch:]
-            _forward(model, collate_batch([dataset[i] for i in chunk]), torch.device(device))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.eval()
-    return len(norms)
 
 
 class Trainer:
@@ -310,7 +107,7 @@ class Trainer:
             the start of every epoch (fresh crops and masks per epoch).
         val_set: validation data set (best checkpoint on its frame-level AUC), or ``None``.
         config: the settings.
-        out_dir: where ``metrics.csv``, ``last.pt`` and ``best.safetensors`` go.
+        out_dir: where ``metrics.csv``, ``last.safetensors`` and ``best.safetensors`` go.
         save_best: callback ``save_best(model, path)``; default: ``model.save_checkpoint``
             when it exists, else a torch state dict.
     """
@@ -375,6 +172,7 @@ class Trainer:
         self.step_in_epoch = 0
         self.global_step = 0
         self.epoch_losses: list[float] = []  # step losses of the current epoch so far
+        self.skipped_batches = 0  # non-finite batches of the current epoch so far
         self.best_auc = -math.inf
         self.best_epoch = -1
         self.history: list[dict[str, float]] = []
@@ -394,24 +192,30 @@ class Trainer:
         return self.rank == 0
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything a resumption needs: weights, optimiser, schedule, RNGs, progress."""
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        }
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "sampler": {"n": self.sampler.n, "world": self.world, "group": self.sampler.group},
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
             "epoch_losses": list(self.epoch_losses),
+            "skipped_batches": self.skipped_batches,
             "best_auc": self.best_auc,
             "best_epoch": self.best_epoch,
             "history": self.history,
             "config": dataclasses.asdict(self.cfg),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": rng,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -423,6 +227,7 @@ class Trainer:
         self.step_in_epoch = int(state["step_in_epoch"])
         self.global_step = int(state["global_step"])
         self.epoch_losses = [float(x) for x in state.get("epoch_losses", [])]
+        self.skipped_batches = int(state.get("skipped_batches", 0))
         self.best_auc = float(state["best_auc"])
         self.best_epoch = int(state["best_epoch"])
         self.history = list(state["history"])
@@ -431,22 +236,46 @@ class Trainer:
             torch.set_rng_state(rng["torch"])
             np.random.set_state(rng["numpy"])
             random.setstate(rng["python"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    @property
+    def state_path(self) -> Path:
+        """The training state file, ``out_dir/last.safetensors``."""
+        return self.out_dir / _state.STATE_FILE
 
     def checkpoint(self) -> None:
-        """Write ``last.pt`` atomically (rank 0)."""
+        """Write ``last.safetensors`` atomically (rank 0)."""
         if self.is_main:
-            atomic_save(self.state_dict(), self.out_dir / "last.pt")
+            _state.save_train_state(self.state_path, self.state_dict())
 
     def resume(self) -> bool:
-        """Load ``last.pt`` from ``out_dir`` when it exists; return whether it did."""
-        path = self.out_dir / "last.pt"
+        """Load ``last.safetensors`` from ``out_dir`` when it exists; return whether it did.
+
+        Raises:
+            TrainStateError: a pickled ``last.pt`` of an older version is there (it is never
+                read), the state file is corrupt, or it was saved with other settings (each
+                named) or another training set size.
+        """
+        legacy = self.out_dir / _state.LEGACY_STATE_FILE
+        if legacy.exists():
+            raise _state.TrainStateError(_state.legacy_state_message(legacy))
+        path = self.state_path
         if not path.is_file():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = _state.load_train_state(path)
+        changed = _state.config_differences(state.get("config", {}), self.cfg)
+        n_then = state.get("sampler", {}).get("n", self.sampler.n)
+        if n_then != self.sampler.n:
+            changed.append(f"training set size: {n_then} -> {self.sampler.n}")
+        if changed:
+            raise _state.TrainStateError(
+                f"{path} was saved with other settings ({'; '.join(changed)}); use the same "
+                "settings to resume (raising epochs extends a run), or rerun with --restart "
+                "(Trainer.fit(resume=False)) to start over"
+            )
         self.load_state_dict(state)
-        logger.info(
-            "resumed from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch
-        )
+        logger.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
         return True
 
     # ------------------------------------------------------------------------------ loops
@@ -482,6 +311,7 @@ class Trainer:
         self.ddp.train()
         if self.step_in_epoch == 0:
             self.epoch_losses = []
+            self.skipped_batches = 0
         losses = self.epoch_losses  # the steps before a resume count in the epoch's mean
         it = iter(loader)
         bar = _progress(
@@ -491,32 +321,60 @@ class Trainer:
         )
         for _ in bar:
             self.optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
+            step_loss, used = 0.0, 0
             for _micro in range(cfg.accumulate):
                 try:
                     batch = next(it)
                 except StopIteration:
                     break
+                if not self._finite(batch):
+                    continue  # never forward a NaN: it would reach the weights and BatchNorm
                 labels = batch["label"].float().to(self.device)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                     logits = _forward(self.ddp, batch, self.device)
                     loss = self.loss_fn(logits.float(), labels) / cfg.accumulate
                 self.scaler.scale(loss).backward()
                 step_loss += float(loss.detach())
-            if cfg.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+                used += 1
+            if used:
+                if cfg.grad_clip is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                losses.append(step_loss)
+            with warnings.catch_warnings():  # a skipped first step: no optimizer.step() yet
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler", UserWarning)
+                self.scheduler.step()  # the schedule stays a function of the step count
             self.global_step += 1
             self.step_in_epoch += 1
-            losses.append(step_loss)
-            if hasattr(bar, "set_postfix"):
+            if losses and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if cfg.checkpoint_every and self.step_in_epoch % cfg.checkpoint_every == 0:
                 self.checkpoint()
         return float(np.mean(losses)) if losses else float("nan")
+
+    def _finite(self, batch: dict[str, Any]) -> bool:
+        """Whether ``batch`` is finite (on every process); count and log it when it is not."""
+        bad = nonfinite_samples(batch)
+        finite = not bad
+        if self.distributed:  # every process skips the batch, or none: DDP needs them in step
+            flag = torch.tensor([int(finite)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            finite = bool(flag.item())
+        if not finite:
+            self.skipped_batches += 1
+            ids = sample_ids(batch, bad[:10])
+            logger.warning(
+                "epoch %d, step %d: skipped a training batch with non-finite image, SIDA or "
+                "label values (%s)",
+                self.epoch + 1,
+                self.step_in_epoch + 1,
+                f"{len(bad)} samples: " + "; ".join(ids) + (" ..." if len(bad) > 10 else "")
+                if bad
+                else "on another process",
+            )
+        return finite
 
     def evaluate(self, dataset: Dataset[Any]) -> dict[str, dict[str, float]]:
         """Frame- and video-level metrics of the model on ``dataset``."""
@@ -528,15 +386,7 @@ class Trainer:
         return evaluate_predictions(ids, labels, probs)
 
     def _log(self, row: dict[str, float]) -> None:
-        path = self.out_dir / "metrics.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            fh.flush()
-            os.fsync(fh.fileno())
+        self._rewrite_log()  # the whole file each epoch (a few rows): never a torn append
         if self._tb is None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -556,21 +406,38 @@ class Trainer:
             path.unlink(missing_ok=True)
             return
         fields = list(dict.fromkeys(k for row in self.history for k in row))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(self.history)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_write(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(self.history)
 
-    def fit(self, resume: bool = True) -> TrainResult:
-        """Train for ``config.epochs`` epochs, resuming from ``out_dir/last.pt`` if asked."""
+    def fit(self, resume: bool = True, lock: bool = True) -> TrainResult:
+        """Train for ``config.epochs`` epochs, resuming from ``out_dir/last.safetensors``.
+
+        Args:
+            resume: continue from the state in ``out_dir`` when there is one; ``False`` starts
+                over (and removes the state of an earlier run, a legacy ``last.pt`` included).
+            lock: hold an exclusive lock on ``out_dir`` while training (rank 0), so a second
+                run on it fails at once with :class:`~freqforensics._io.RunLockedError`;
+                ``False`` when the caller holds it already.
+
+        Raises:
+            TrainStateError: the state in ``out_dir`` cannot be resumed (see :meth:`resume`).
+        """
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        guard: Any = contextlib.nullcontext()
+        if lock and self.is_main:
+            guard = exclusive_lock(self.out_dir, "training run")
+        with guard:
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> TrainResult:
+        if self.is_main:
+            for path in remove_stale_temps(self.out_dir):
+                logger.info("removed %s, left by a killed run", path)
+            if not resume:
+                for name in (_state.STATE_FILE, _state.LEGACY_STATE_FILE):
+                    (self.out_dir / name).unlink(missing_ok=True)
         resumed = self.resume() if resume else False
         if not resumed and self.global_step == 0:
             # A fresh run starts from the seed, whatever ran since the constructor.
@@ -587,6 +454,7 @@ class Trainer:
                 "step": self.global_step,
                 "train_loss": train_loss,
                 "lr": self.optimizer.param_groups[0]["lr"],
+                "skipped_batches": self.skipped_batches,
             }
             if self.is_main and self.val_set is not None:
                 metrics = self.evaluate(self.val_set)
@@ -608,6 +476,7 @@ class Trainer:
             self.epoch += 1
             self.step_in_epoch = 0
             self.epoch_losses = []
+            self.skipped_batches = 0
             self.checkpoint()
             if self.distributed:
                 dist.barrier()
@@ -627,4 +496,4 @@ def _default_save(model: nn.Module, path: Path) -> None:
     if callable(save):
         save(path)
     else:
-        atomic_save(model.state_dict(), path.with_suffix(".pt"))
+        _state.save_tensors(path, model.state_dict())

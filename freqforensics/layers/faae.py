@@ -9,7 +9,15 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from freqforensics._checks import ShapeError, check_float, check_positive_int, check_tensor
+from freqforensics._checks import (
+    ShapeError,
+    autocast_active,
+    check_float,
+    check_nonempty,
+    check_param_dtype,
+    check_positive_int,
+    check_tensor,
+)
 
 __all__ = ["FAAE"]
 
@@ -33,6 +41,13 @@ class FAAE(nn.Module):
     ``gamma`` is a learnable scalar (:math:`\sigma(\gamma)` starts at ``sigmoid(gamma_init)``).
     When the frequency map's grid differs from the spatial one (47 x 47 DCT blocks of a
     380-pixel face against EfficientNet-B4's 48 x 48 stride-8 map) it is resized bilinearly.
+
+    Input rules (the library's, see the conventions page): ``x_s`` must have the dtype of the
+    parameters outside autocast (a :class:`~freqforensics._checks.ShapeError` names both dtypes
+    otherwise); ``x_f`` is cast to ``x_s``'s dtype. Both grids must be non-empty
+    (``h, w, h', w' >= 1``); an empty batch (``N = 0``) gives an empty output. NaN and inf are
+    not checked (a check would cost a device sync): they propagate to the output like any torch
+    op's (through the softmax, a NaN at one position reaches every position).
 
     Memory: the attention matrix has :math:`(h w)^2` entries per image and head (48 x 48
     positions: 5.3 M floats, 21 MB per image in float32). Unless the map is requested,
@@ -99,6 +114,7 @@ class FAAE(nn.Module):
             raise ShapeError(
                 f"{name} must have shape (N, {channels}, {label}), got {tuple(x.shape)}"
             )
+        check_nonempty(x, name, (2, 3), label.split(", "), f"(N, {channels}, {label})")
 
     def forward(
         self, x_s: torch.Tensor, x_f: torch.Tensor, return_attention: bool = False
@@ -109,10 +125,12 @@ class FAAE(nn.Module):
             raise ShapeError(
                 f"x_s and x_f must have the same batch size, got {x_s.shape[0]} and {x_f.shape[0]}"
             )
+        check_param_dtype(x_s, "x_s", self.proj.weight.dtype, "FAAE")
         h, w = x_s.shape[-2:]
+        if not autocast_active(x_s.device.type):
+            x_f = x_f.to(x_s.dtype)  # the second modality follows the first (the dtype rule)
         if x_f.shape[-2:] != x_s.shape[-2:]:
             x_f = F.interpolate(x_f, size=(h, w), mode="bilinear", align_corners=False)
-        x_f = x_f.to(x_s.dtype) if not torch.is_autocast_enabled() else x_f
         q = torch.cat((self.q_freq(x_f), self.q_spatial(x_s)), dim=1)  # eq. 10
         k = torch.cat((self.k_freq(x_f), self.k_spatial(x_s)), dim=1)  # eq. 11
         v = self.value(x_f)

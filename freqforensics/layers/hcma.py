@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from freqforensics._checks import ShapeError, check_float, check_positive_int, check_tensor
+from freqforensics._checks import (
+    ShapeError,
+    autocast_active,
+    check_float,
+    check_nonempty,
+    check_param_dtype,
+    check_positive_int,
+    check_tensor,
+)
 
 __all__ = ["HCMA"]
 
@@ -26,6 +34,13 @@ class HCMA(nn.Module):
     by default. With single vectors (``L = 1``) attention is over one key and degenerates to the
     value path, so the reference model feeds token sequences (the backbones' last feature maps,
     flattened). ``d=None`` skips the gate (the paper's "without SIDA" ablation).
+
+    Input rules (the library's, see the conventions page): ``s`` must have the dtype of the
+    parameters outside autocast (a :class:`~freqforensics._checks.ShapeError` names both dtypes
+    otherwise); ``f`` and ``d`` are cast to ``s``'s dtype; all three must be floating point
+    (a ``bool`` or integer ``d`` raises, naming ``d``). ``s`` and ``f`` need at least one token
+    (``L >= 1``); an empty batch (``N = 0``) gives an empty output. NaN and inf are not checked
+    (a check would cost a device sync): they propagate to the output like any torch op's.
 
     Args:
         spatial_dim: features of ``s`` (1792 for EfficientNet-B4).
@@ -85,6 +100,7 @@ class HCMA(nn.Module):
             raise ShapeError(
                 f"{name} must have shape (N, L, {dim}) or (N, {dim}), got {tuple(x.shape)}"
             )
+        check_nonempty(x, name, (1,), ("L",), f"(N, L, {dim})")
         return x
 
     def token_features(self, s: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -99,6 +115,9 @@ class HCMA(nn.Module):
             raise ShapeError(
                 f"s and f must have the same batch size, got {s.shape[0]} and {f.shape[0]}"
             )
+        check_param_dtype(s, "s", self.proj_s.weight.dtype, "HCMA")
+        if not autocast_active(s.device.type):
+            f = f.to(s.dtype)  # the second modality follows the first (the dtype rule)
         s_p = self.proj_s(s)
         f_p = self.proj_f(f)
         a, _ = self.attn(s_p, f_p, f_p, need_weights=False)  # eq. 14
@@ -117,7 +136,7 @@ class HCMA(nn.Module):
         g: torch.Tensor | None = None
         if d is not None:
             check_tensor(d, "d")
-            check_float(d, "d")
+            check_float(d, "d", "the gate vector is float; convert it with d.float()")
             if d.ndim != 2 or d.shape != (fused.shape[0], self.gate_dim):
                 raise ShapeError(
                     f"d must have shape (N, {self.gate_dim}) with N={fused.shape[0]}, "

@@ -8,7 +8,14 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from freqforensics._checks import ShapeError, check_float, check_positive_int, check_tensor
+from freqforensics._checks import (
+    ShapeError,
+    check_float,
+    check_nonempty,
+    check_param_dtype,
+    check_positive_int,
+    check_tensor,
+)
 
 __all__ = ["SBCM"]
 
@@ -28,6 +35,13 @@ class SBCM(nn.Module):
     Every operation acts on one block position at a time: changing the coefficients of one block
     changes the output at that block only (with BatchNorm in eval mode; in training mode batch
     statistics couple all positions, as in any BatchNorm network).
+
+    Input rules (as for every layer of the library, see the conventions page): ``coeffs`` must
+    have the dtype of the parameters outside autocast (a :class:`~freqforensics._checks.ShapeError`
+    names both dtypes otherwise: convert the input or the module with ``.to(dtype)``); the
+    block grid must be non-empty (``h, w >= 1``), while an empty batch (``N = 0``) gives an
+    empty output. NaN and inf are not checked (a check would cost a device sync): they
+    propagate to the output like any torch op's.
 
     Args:
         in_channels: colour channels of the input (3 for YCbCr).
@@ -111,5 +125,7 @@ class SBCM(nn.Module):
         layout = f"(N, {self.in_channels}, {self.bands}, h, w)"
         if coeffs.ndim != 5 or coeffs.shape[1] != self.in_channels or coeffs.shape[2] != self.bands:
             raise ShapeError(f"coeffs must have shape {layout}, got {tuple(coeffs.shape)}")
+        check_nonempty(coeffs, "coeffs", (3, 4), ("h", "w"), layout)
+        check_param_dtype(coeffs, "coeffs", self.reduce.weight.dtype, "SBCM")
         x = self.reduce(self.blocks(coeffs))  # (N, C * G, 1, h, w)
         return rearrange(x, "n cg 1 h w -> n cg h w")

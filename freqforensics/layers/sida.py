@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from freqforensics._checks import ShapeError, check_float, check_tensor
+from freqforensics._checks import ShapeError, check_float, check_positive_int, check_tensor
 from freqforensics.functional.sida import sida_statistics
 from freqforensics.layers.dct import BlockDCT
 
@@ -27,8 +27,14 @@ class SIDA(nn.Module):
     for Y (64 row, 64 col, 64 intra). The vector has the same length whatever the crop size,
     so face crops are never resized before this branch (the paper's point). No parameters.
 
+    Input rules (the library's, see the conventions page): floating-point RGB of any float
+    dtype, returned in the input's dtype (float16 and bfloat16 moments are accumulated in
+    float32). NaN and inf are not checked (a check would cost a device sync): they propagate
+    to the statistics like any torch op's.
+
     Args:
-        block_size: DCT block side (8).
+        block_size: DCT block side; only 8 is accepted (the statistics are defined on 64
+            bands): any other value raises :class:`ValueError` here, not in ``forward``.
 
     Shape:
         - Input: a tensor :math:`(N, 3, H, W)`, or a list of :math:`(3, H_i, W_i)` tensors of
@@ -47,6 +53,13 @@ class SIDA(nn.Module):
 
     def __init__(self, block_size: int = 8) -> None:
         super().__init__()
+        check_positive_int(block_size, "block_size")
+        if block_size != 8:
+            raise ValueError(
+                f"block_size must be 8, got {block_size}: the SIDA vector is defined on the 64 "
+                f"bands of 8x8 blocks ({SIDA_DIM} = 4 statistics x 3 channels x 3 "
+                "differentials x 64 bands)"
+            )
         self.dct = BlockDCT(block_size=block_size, zigzag=True, color="ycbcr", crop=True)
 
     def _one_size(self, images: torch.Tensor) -> torch.Tensor:

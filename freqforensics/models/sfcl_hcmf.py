@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,11 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from freqforensics._checks import ShapeError, check_float, check_tensor
+from freqforensics._checks import ShapeError, check_float, check_param_dtype, check_tensor
+from freqforensics._tracing import is_tracing
 from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, SIDA_DIM, BlockDCT
 
-__all__ = ["SFCLHCMF", "SFCLHCMFConfig", "CHECKPOINT_FORMAT"]
+__all__ = ["SFCLHCMF", "SFCLHCMFConfig", "CHECKPOINT_FORMAT", "pretrained_cfg_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,31 @@ class SFCLHCMFConfig:
         return dataclasses.replace(self, **changes)
 
 
+def pretrained_cfg_for(config: SFCLHCMFConfig, **fields: Any) -> dict[str, Any]:
+    """The ``pretrained_cfg`` of a model built from ``config`` (timm's keys plus our own).
+
+    Keys: ``input_size`` ``(3, S, S)``; ``mean`` and ``std`` (0 and 1: feed RGB in [0, 1], the
+    model normalises inside); ``interpolation`` of the resize (``bilinear``, Pillow);
+    ``sida_from`` (``"original_crop"``: the SIDA vector is computed from the face crop at its
+    original resolution, before the resize); ``crop`` (the face box: dlib, enlarged 1.3x,
+    snapped to the 8-pixel grid); ``file`` and ``url`` of whole-detector weights (``None``
+    when none are published); ``num_classes`` (1 logit, positive = fake).
+    """
+    cfg: dict[str, Any] = {
+        "input_size": (3, config.img_size, config.img_size),
+        "mean": (0.0, 0.0, 0.0),
+        "std": (1.0, 1.0, 1.0),
+        "interpolation": "bilinear",
+        "sida_from": "original_crop",
+        "crop": {"detector": "dlib_hog", "scale": 1.3, "grid": 8},
+        "num_classes": 1,
+        "file": None,
+        "url": None,
+    }
+    cfg.update(fields)
+    return cfg
+
+
 def _timm() -> Any:
     try:
         import timm
@@ -216,6 +243,16 @@ class SFCLHCMF(nn.Module):
         weights: optional path of a local checkpoint (:meth:`save_checkpoint` format, or a plain
             safetensors / torch state dict) loaded after construction.
 
+    Input rules (the library's dtype rule, see the conventions page): ``images`` must have the
+    dtype of the model's parameters outside autocast (float64 images into a float32 model raise
+    a :class:`~freqforensics._checks.ShapeError` that says to call ``model.double()`` or pass
+    ``images.float()``; nothing is cast silently); ``sida`` must be floating point (a ``bool``
+    or integer ``sida`` raises, naming ``sida``) and is cast to the parameters' dtype. Images
+    far outside [0, 1] (maximum above 1.5 or minimum below -0.5, e.g. 0-255 pixel values) get
+    a one-time :class:`UserWarning` per model instance, checked in eager mode only (never while
+    compiled or exported; on an accelerator only on the first call, the check costs a device
+    sync). NaN and inf are not checked: they propagate to the logits like any torch op's.
+
     Shape:
         - ``images``: :math:`(N, 3, S, S)` RGB in [0, 1], ``S = config.img_size`` (other sizes
           of at least 64 pixels work too).
@@ -238,6 +275,8 @@ class SFCLHCMF(nn.Module):
         if not isinstance(cfg, SFCLHCMFConfig):
             raise TypeError(f"config must be an SFCLHCMFConfig, got {type(cfg).__name__}")
         self.config = cfg
+        #: timm-style inference settings (input size, normalisation, SIDA source, weights).
+        self.pretrained_cfg: dict[str, Any] = pretrained_cfg_for(cfg)
         self.spatial = _SpatialBranch(cfg)
         self.dct = BlockDCT(color="ycbcr", crop=True)
         self.band_norm = nn.BatchNorm2d(3 * 64)
@@ -295,14 +334,24 @@ class SFCLHCMF(nn.Module):
 
     # ------------------------------------------------------------------ weights and checkpoints
     def load_weights(self, path: str | Path, strict: bool = True) -> None:
-        """Load weights from a local safetensors or torch file (a state dict)."""
+        """Load weights from a local safetensors or torch file (a state dict).
+
+        A safetensors training state (``last.safetensors`` of a run) gives its model weights;
+        a torch file is read with ``weights_only=True`` (never a full unpickling, which can run
+        code), its weights under ``"model"`` when it holds more than a state dict.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"weights file not found: {path}")
         if path.suffix == ".safetensors":
+            from safetensors import safe_open
             from safetensors.torch import load_file
 
             state = load_file(str(path))
+            with safe_open(str(path), framework="pt") as fh:
+                kind = (fh.metadata() or {}).get("format", "")
+            if kind.startswith("freqforensics.TrainState/"):  # engine.state.STATE_FORMAT
+                state = {k[6:]: v for k, v in state.items() if k.startswith("model.")}
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("model", state)
@@ -312,16 +361,12 @@ class SFCLHCMF(nn.Module):
         """Write the weights as safetensors with the config as JSON metadata (atomically)."""
         from safetensors.torch import save_file
 
+        from freqforensics._io import atomic_write_file
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         meta = {"format": CHECKPOINT_FORMAT, "config": self.config.to_json()}
-        try:
-            save_file(state, str(tmp), metadata=meta)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)  # after a failed save; gone after a successful rename
+        atomic_write_file(path, lambda tmp: save_file(state, str(tmp), metadata=meta))
         return path
 
     @classmethod
@@ -362,6 +407,34 @@ class SFCLHCMF(nn.Module):
             raise ShapeError(
                 f"images must be at least 64 x 64 pixels, got {tuple(images.shape[-2:])}"
             )
+        check_param_dtype(images, "images", self.classifier.weight.dtype, "SFCLHCMF")
+        self._warn_if_not_unit_range(images)
+
+    _range_checked = False  # instance flags (class defaults): the range check of forward
+    _range_warned = False
+
+    def _warn_if_not_unit_range(self, images: torch.Tensor) -> None:
+        """Warn once per instance when ``images`` look like 0-255 pixels rather than [0, 1].
+
+        Eager mode only: skipped while compiled, exported or traced (no graph break, no data-
+        dependent branch). On an accelerator only the first call is checked (reading the
+        minimum and maximum back costs a device sync); on the CPU every call until it warns.
+        """
+        if self._range_warned or images.numel() == 0 or is_tracing() or torch.jit.is_tracing():
+            return
+        if self._range_checked and images.device.type != "cpu":
+            return
+        self._range_checked = True
+        lo, hi = (float(v) for v in torch.aminmax(images.detach()))
+        if hi > 1.5 or lo < -0.5:
+            self._range_warned = True
+            warnings.warn(
+                f"images range from {lo:g} to {hi:g}, far outside [0, 1]: SFCLHCMF expects RGB "
+                "in [0, 1] (divide 0-255 pixel values by 255); this warning is shown once per "
+                "model",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _sida(self, images: torch.Tensor, sida: torch.Tensor | None) -> torch.Tensor | None:
         if not self.config.use_sida:
@@ -372,6 +445,7 @@ class SFCLHCMF(nn.Module):
                 sida = self.sida(images if images.dtype == torch.float64 else images.float())
         else:
             check_tensor(sida, "sida")
+            check_float(sida, "sida", "a SIDA vector is float; convert it with sida.float()")
             if sida.shape != (images.shape[0], SIDA_DIM):
                 raise ShapeError(
                     f"sida must have shape (N, {SIDA_DIM}) with N={images.shape[0]}, "

@@ -1,0 +1,157 @@
+"""Self-blending augmentation (SBI style): blend masks, source alterations, blending.
+
+Shiohara & Yamasaki, "Detecting Deepfakes with Self-Blended Images" (CVPR 2022), make a fake
+from one real image: a soft-edged, face-sized blob of the image is replaced by a slightly
+transformed copy of the same image. :func:`make_self_blended` does it here, for the embedded
+data set (:class:`~freqforensics.data.synthetic.SelfBlendedFaces`) and for the pseudo-fakes made
+from real face crops (:func:`~freqforensics.data.pseudo.make_pseudo_fake`). It is built from
+two private steps, each drawing from the caller's generator in a fixed order (so that a seed
+always gives the same fake):
+
+- ``_blend_mask``: the blob, a perturbed rotated ellipse with a Gaussian-blurred edge, scaled
+  by a random blend ratio;
+- ``_source_transform``: the altered copy (resampling down and up, a light blur or unsharp
+  mask, a small shift or scale around the blob's centre, and a colour jitter of contrast,
+  brightness and per-channel gains).
+
+Needs SciPy and Pillow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageFilter
+from scipy.ndimage import gaussian_filter
+
+from freqforensics._checks import check_rgb_uint8
+
+__all__ = ["make_self_blended"]
+
+
+def _blend_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A face-sized soft blob: a perturbed rotated ellipse with a Gaussian-blurred edge."""
+    side = min(h, w)
+    diameter = rng.uniform(0.3, 0.6) * side
+    aspect = rng.uniform(0.8, 1.25)
+    a, b = 0.5 * diameter * aspect, 0.5 * diameter / aspect
+    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
+    angle = rng.uniform(0.0, math.pi)
+    yy = np.arange(h, dtype=np.float32)[:, None] - np.float32(cy)
+    xx = np.arange(w, dtype=np.float32)[None, :] - np.float32(cx)
+    cos, sin = np.float32(math.cos(angle)), np.float32(math.sin(angle))
+    u = (xx * cos + yy * sin) / np.float32(a)
+    v = (-xx * sin + yy * cos) / np.float32(b)
+    rho = np.sqrt(u * u + v * v)
+    theta = np.arctan2(v, u)
+    # low-order harmonics of the radius keep the blob close to convex
+    boundary = np.ones_like(rho)
+    for k in (2, 3, 4):
+        boundary += np.float32(rng.uniform(0.0, 0.08)) * np.cos(k * theta + rng.uniform(0, 6.3))
+    hard = (rho <= boundary).astype(np.float32)
+    sigma = rng.uniform(0.04, 0.1) * diameter
+    # scipy's C filter, not a BLAS matmul: threaded BLAS stalls on a busy 2-core machine
+    soft = gaussian_filter(hard, sigma, mode="constant", truncate=4.0)
+    soft = np.clip(soft, 0.0, 1.0)
+    soft[soft < 1e-4] = 0.0
+    # SBI blends with a random ratio; keep it high so the blob is a full replacement inside
+    return (soft * np.float32(rng.uniform(0.7, 1.0))).astype(np.float32)
+
+
+def _source_transform(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A slightly altered copy of ``image`` (uint8 HxWx3) as float32 in [0, 255]."""
+    h, w = image.shape[:2]
+    grey = bool((image[:, :, :1] == image[:, :, 1:]).all())
+    pil = Image.fromarray(image, mode="RGB")
+    # 1) resample down and up
+    factor = rng.uniform(0.5, 0.9)
+    small = (max(8, round(w * factor)), max(8, round(h * factor)))
+    pil = pil.resize(small, Image.Resampling.BILINEAR).resize((w, h), Image.Resampling.BILINEAR)
+    # 2) sharpness: a light blur or a light unsharp mask
+    if rng.random() < 0.5:
+        pil = pil.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 1.0))))
+    else:
+        pil = pil.filter(
+            ImageFilter.UnsharpMask(
+                radius=float(rng.uniform(1.0, 2.0)), percent=int(rng.integers(30, 81)), threshold=0
+            )
+        )
+    # 3) a small shift (a few px) or scale (+-3 %) around the blob's centre
+    ys, xs = (
+        np.nonzero(mask > 0.5 * mask.max())
+        if mask.max() > 0
+        else (np.array([h / 2]), np.array([w / 2]))
+    )
+    cy, cx = float(ys.mean()), float(xs.mean())
+    max_shift = max(1.0, 0.025 * min(h, w))
+    if rng.random() < 0.5:
+        scale, dx, dy = 1.0, rng.uniform(-max_shift, max_shift), rng.uniform(-max_shift, max_shift)
+    else:
+        scale, dx, dy = rng.uniform(0.97, 1.03), 0.0, 0.0
+    pad = int(math.ceil(max_shift + 0.03 * max(h, w))) + 2
+    padded = Image.fromarray(np.pad(np.asarray(pil), ((pad, pad), (pad, pad), (0, 0)), "reflect"))
+    # output (x, y) samples input ((x - c) / scale + c - d), in padded coordinates
+    pcx, pcy = cx + pad, cy + pad
+    coeffs = (1 / scale, 0.0, pcx - pcx / scale - dx, 0.0, 1 / scale, pcy - pcy / scale - dy)
+    moved = padded.transform(
+        padded.size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
+    )
+    out = np.asarray(moved, dtype=np.float32)[pad : pad + h, pad : pad + w]
+    # 4) small contrast, brightness and (colour photos only) per-channel gain changes
+    mean = out.mean(axis=(0, 1), keepdims=True)
+    contrast = np.float32(rng.uniform(0.95, 1.05))
+    bright = np.float32(rng.uniform(-0.03, 0.03) * 255.0)
+    gains = rng.uniform(0.97, 1.03, size=3).astype(np.float32)
+    if grey:
+        gains[:] = 1.0
+    return (out - mean) * contrast * gains + mean + bright
+
+
+def make_self_blended(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Make a self-blended fake from one real image (SBI style).
+
+    A soft-edged, face-sized blob (a rotated ellipse with a slightly wavy outline, 30-60 % of
+    the image side across, Gaussian-blurred edge, random position) is replaced by a transformed
+    copy of the same image: resampled down and up by a factor in [0.5, 0.9], lightly blurred or
+    sharpened, shifted by a few pixels or scaled by up to 3 %, with contrast, brightness and
+    (colour images only) per-channel gains changed by a few percent. Pixels where the mask is 0
+    are left exactly unchanged. The changes are kept subtle on purpose: the blob's colour and
+    texture stay close to its surroundings, as in a well-made face swap.
+
+    Args:
+        image: real image, ``uint8`` array of shape :math:`(H, W, 3)`, H and W >= 16.
+        rng: the random generator that draws every parameter (deterministic per its state).
+
+    Returns:
+        ``(fake, mask)``: the fake, ``uint8`` :math:`(H, W, 3)`, and the blend mask, ``float32``
+        :math:`(H, W)` in [0, 1] (``fake = mask * altered + (1 - mask) * image``, rounded).
+
+    Raises:
+        ValueError: ``image`` is not a uint8 (H, W, 3) array with sides >= 16, or ``rng`` is
+            not a :class:`numpy.random.Generator`.
+
+    Example:
+        >>> from freqforensics.data.photos import load_source
+        >>> real = load_source("coffee")[:128, :128]
+        >>> fake, mask = make_self_blended(real, np.random.default_rng(0))
+        >>> fake.shape, fake.dtype, mask.shape, bool(mask.max() <= 1.0)
+        ((128, 128, 3), dtype('uint8'), (128, 128), True)
+    """
+    image = check_rgb_uint8(image)
+    if min(image.shape[:2]) < 16:
+        raise ValueError(f"image must be at least 16x16 pixels, got shape {image.shape}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
+            "use np.random.default_rng(seed)"
+        )
+    image = np.ascontiguousarray(image)
+    h, w = image.shape[:2]
+    mask = _blend_mask(h, w, rng)
+    altered = _source_transform(image, mask, rng)
+    base = image.astype(np.float32)
+    m = mask[:, :, None]
+    fake = base + m * (altered - base)
+    fake = np.clip(np.rint(fake), 0, 255).astype(np.uint8)
+    return fake, mask

@@ -1,0 +1,77 @@
+"""Settings and result of the training engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["TrainConfig", "TrainResult"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :class:`Trainer` (the paper's defaults).
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: samples per optimiser step (per process), before accumulation.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        accumulate: micro-batches per optimiser step (gradient accumulation).
+        scheduler: ``"cosine"`` (per step, with ``warmup_steps``) or ``"none"``.
+        warmup_steps: linear warm-up steps of the cosine schedule.
+        grad_clip: clip the gradient norm to this value (``None``: no clipping).
+        amp: mixed precision on CUDA (bfloat16 where supported, else float16 with a scaler);
+            ignored on the CPU.
+        seed: seeds Python, NumPy and torch, and the sampling order of every epoch.
+        deterministic: ask torch for deterministic algorithms.
+        num_workers: data loader workers.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``.
+        eval_batch_size: batch size of evaluation (default: ``2 * batch_size``).
+        checkpoint_every: also write ``last.safetensors`` every this many steps inside an
+            epoch.
+        max_steps_per_epoch: cap the steps of an epoch (``None``: the whole data set).
+        group_size: shuffle the training set in groups of this many consecutive indices, kept
+            together in one batch (2 with :class:`~freqforensics.data.synthetic.SelfBlendedFaces`
+            keeps each real crop next to its self-blended fake, as SBI trains).
+        progress: show progress bars.
+    """
+
+    epochs: int = 20
+    batch_size: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 1e-8
+    accumulate: int = 1
+    scheduler: str = "none"
+    warmup_steps: int = 0
+    grad_clip: float | None = None
+    amp: bool = True
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = 0
+    device: str = "auto"
+    eval_batch_size: int | None = None
+    checkpoint_every: int | None = None
+    max_steps_per_epoch: int | None = None
+    group_size: int = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "accumulate", "group_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.scheduler not in ("cosine", "none"):
+            raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    best_epoch: int
+    best_val_auc: float
+    history: list[dict[str, float]]
+    out_dir: Path

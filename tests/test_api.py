@@ -1,0 +1,191 @@
+"""The Python API of issue 10: registry, run configs, Detector and evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from toys import TINY, texture, write_manifest
+
+import freqforensics
+from freqforensics import Detector, create_model, evaluate, list_models
+from freqforensics.config import (
+    RunConfig,
+    config_differences,
+    load_config,
+    save_config,
+)
+from freqforensics.data import prepare_crop
+from freqforensics.models import SFCLHCMF, preset
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> SFCLHCMF:
+    torch.manual_seed(0)
+    return create_model("sfcl_hcmf_cpu", **TINY).eval()
+
+
+# ---------------------------------------------------------------------------------- registry
+
+
+def test_registry_lists_the_contract_names() -> None:
+    assert {"sfcl_hcmf", "sfcl_hcmf_cpu"} <= set(list_models())
+    assert list_models("*cpu") == ["sfcl_hcmf_cpu"]
+    assert freqforensics.list_models is list_models
+
+
+def test_create_model_defaults_and_pretrained_cfg(tiny_model: SFCLHCMF) -> None:
+    assert tiny_model.config == preset("cpu", **TINY)
+    cfg = tiny_model.pretrained_cfg
+    assert cfg["input_size"] == (3, 64, 64)
+    assert cfg["sida_from"] == "original_crop" and cfg["mean"] == (0.0, 0.0, 0.0)
+    assert cfg["file"] is None
+
+
+def test_create_model_rejects_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="name must be one of"):
+        create_model("sfcl_hcmf_xl")
+    with pytest.raises(ValueError, match="not SFCLHCMFConfig fields"):
+        create_model("sfcl_hcmf_cpu", image_size=64)
+    with pytest.raises(FileNotFoundError, match="absent.safetensors"):
+        create_model("sfcl_hcmf_cpu", pretrained=tmp_path / "absent.safetensors")
+    with pytest.raises(TypeError, match="pretrained"):
+        create_model("sfcl_hcmf_cpu", pretrained=1)  # type: ignore[arg-type]
+
+
+def test_create_model_round_trips_through_checkpoints(
+    tiny_model: SFCLHCMF, tmp_path: Path
+) -> None:
+    path = tiny_model.save_checkpoint(tmp_path / "tiny.safetensors")
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = tiny_model(x)
+        loaded = SFCLHCMF.from_checkpoint(path).eval()
+        again = create_model("sfcl_hcmf_cpu", pretrained=path, **TINY).eval()
+        torch.testing.assert_close(loaded(x), expected, rtol=0, atol=0)
+        torch.testing.assert_close(again(x), expected, rtol=0, atol=0)
+    assert loaded.pretrained_cfg["input_size"] == (3, 64, 64)
+    assert again.pretrained_cfg["file"] == str(path)
+
+
+# ----------------------------------------------------------------------------------- configs
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_recipe_loads_and_round_trips(recipe: str, tmp_path: Path) -> None:
+    config = load_config(CONFIGS / recipe)
+    assert isinstance(config, RunConfig)
+    saved = save_config(config, tmp_path / "config.yaml")
+    assert load_config(saved) == config
+
+
+def test_config_defaults_follow_the_model_name() -> None:
+    paper = load_config(overrides=["model.name=sfcl_hcmf"])
+    cpu = load_config(overrides=["model.name=sfcl_hcmf_cpu", "model.use_sida=false"])
+    assert paper.model.model_config() == preset("paper")
+    assert cpu.model.model_config() == preset("cpu", use_sida=False)
+
+
+def test_config_overrides_are_typed_and_errors_name_the_key(tmp_path: Path) -> None:
+    config = load_config(overrides=["train.lr=1e-4", "model.sbcm_channels=[4,8,8]"])
+    assert config.train.lr == 1e-4 and config.model.sbcm_channels == (4, 8, 8)
+    with pytest.raises(ValueError, match="train.lr"):
+        load_config(overrides=["train.lr=fast"])
+    with pytest.raises(ValueError, match="train.learning_rate"):
+        load_config(overrides=["train.learning_rate=1"])
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_config(overrides=["lr"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        load_config(bad)
+    with pytest.raises(ValueError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_config_differences_ignore_runtime_only_settings() -> None:
+    a = load_config()
+    b = load_config(overrides=["runtime.workers=4", "runtime.quiet=true", "train.epochs=40"])
+    assert config_differences(a, b) == []
+    c = load_config(overrides=["train.lr=0.01", "model.use_faae=false"])
+    assert config_differences(a, c) == [
+        "model.use_faae: True -> False",
+        "train.lr: 0.001 -> 0.01",
+    ]
+    assert dataclasses.replace(a) == a
+
+
+# ---------------------------------------------------------------------------------- Detector
+
+
+def test_detector_scores_like_the_training_preprocessing(tiny_model: SFCLHCMF) -> None:
+    crop = texture(3, 88)[:, :72]  # not square, not resized yet: SIDA from this size
+    detector = Detector(tiny_model, device="cpu", detect=False)
+    result = detector.predict_image(crop)
+    image, vector = prepare_crop(crop, 64)
+    with torch.no_grad():
+        expected = torch.sigmoid(tiny_model(image[None], sida=vector[None]))[0].item()
+    assert result.frames[0].status == "ok"
+    assert result.fake_probability == pytest.approx(expected, abs=1e-6)
+    resized = torch.nn.functional.interpolate(image[None], size=64)  # quickstart's model(x)
+    with torch.no_grad():
+        naive = torch.sigmoid(tiny_model(resized))[0].item()
+    assert naive != pytest.approx(expected, abs=1e-6)  # SIDA of the resized image differs
+
+
+def test_detector_folder_reports_and_skips_bad_files(tiny_model: SFCLHCMF, tmp_path: Path) -> None:
+    Image.fromarray(texture(1, 64)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    Image.fromarray(texture(2, 64)).save(tmp_path / "c.png")
+    result = Detector(tiny_model, device="cpu", detect=False).predict_folder(tmp_path)
+    assert [f.status for f in result.frames] == ["ok", "error", "ok"]
+    assert result.frames[1].error and "b.png" in (result.frames[1].source or "")
+    assert result.frames_with_face == 2 and len(result.errors) == 1
+    assert result.to_dict()["frames_with_error"] == 1
+
+
+def test_detector_rejects_bad_input_and_warns_on_0_255(tiny_model: SFCLHCMF) -> None:
+    detector = Detector(tiny_model, device="cpu", detect=False)
+    with pytest.raises(ValueError, match="image must be an RGB uint8 array"):
+        detector.predict_image(np.zeros((64, 64), np.uint8))
+    with pytest.raises(FileNotFoundError):
+        detector.predict_image("/nonexistent/face.png")
+    with pytest.warns(UserWarning, match="far outside"):
+        detector.predict_image(np.full((64, 64, 3), 200.0, np.float32))
+    with pytest.raises(ValueError, match="threshold"):
+        Detector(tiny_model, threshold=2.0)
+
+
+# ---------------------------------------------------------------------------------- evaluate
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    videos = {"r0": (0, "test"), "r1": (0, "test"), "f0": (1, "test"), "f1": (1, "test")}
+    return write_manifest(tmp_path_factory.mktemp("manifest"), videos)
+
+
+def test_evaluate_tables_and_files(tiny_model: SFCLHCMF, manifest: Path, tmp_path: Path) -> None:
+    result = evaluate(tiny_model, [manifest], by=("dataset", "method"))
+    assert list(result.groups) == ["toy", "toy: Fake"]
+    toy = result.groups["toy"]
+    assert toy["frame"]["n"] == 8 and toy["video"]["n"] == 4
+    assert "AUC" in result.table("frame") and "videos" in result.table("video")
+    assert len(result.predictions) == 8
+    written = result.save(tmp_path)
+    assert {p.name for p in written} == {"metrics.csv", "predictions.csv", "roc.png", "pr.png"}
+    assert all(p.stat().st_size > 0 for p in written)
+    same = evaluate(Detector(tiny_model, device="cpu"), manifest, by=("dataset",))
+    assert same.groups["toy"]["frame"] == toy["frame"]
+    overall = evaluate(tiny_model, manifest, by=())
+    assert list(overall.groups) == ["overall"]
+    with pytest.raises(ValueError, match="by must be"):
+        evaluate(tiny_model, manifest, by=("speaker",))

@@ -117,7 +117,20 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and only waits to be reaped (Linux ``/proc``; else False).
+
+    The workers of a run killed with ``kill -9`` are reparented to init, which may reap them
+    late (or never, in a container without an init process): they are dead all the same.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def remove_stale_temps(folder: str | Path, recursive: bool = False) -> list[Path]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from needs import need_module, need_path
 from PIL import Image
 
 from freqforensics import SIDA
@@ -41,8 +42,8 @@ from freqforensics.data import (
     sample_indices,
 )
 
-av = pytest.importorskip("av")
-pytest.importorskip("dlib")
+av = need_module("av")
+need_module("dlib")
 
 # `freqforensics.data.preprocess` is the function (re-exported); the module is reached so:
 pp = importlib.import_module("freqforensics.data.preprocess")
@@ -72,8 +73,8 @@ EXPECTED_FFPP = {
 
 
 def _need_data() -> None:
-    if not (FFPP.is_dir() and DFDC.is_dir()):
-        pytest.skip(f"real sample data not found at {DATA} (only present in the dev workspace)")
+    need_path(FFPP, "FaceForensics++ sample data")
+    need_path(DFDC, "DFDC sample data")
 
 
 def _video(name: str) -> Path:

@@ -5,7 +5,8 @@
 - :mod:`~freqforensics.data.video`: exact, keyframe-seeking frame sampling with PyAV.
 - :mod:`~freqforensics.data.faces`: dlib's largest face, FaceForensics++'s 1.3x square,
   snapped to the 8-pixel grid of the frame.
-- :mod:`~freqforensics.data.preprocess`: the resumable, parallel cropping job and its manifests.
+- :mod:`~freqforensics.data.preprocess`: the resumable, parallel cropping job.
+- :mod:`~freqforensics.data.manifest`: the manifest format, read back with checked paths.
 - :mod:`~freqforensics.data.dataset`: :class:`FrameDataset` (``image`` + ``sida`` + ``label``).
 - :mod:`~freqforensics.data.pseudo`: :class:`PseudoFakeDataset`, self-blended fakes made from
   the real crops of a manifest (train a detector from real videos only).

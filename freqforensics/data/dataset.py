@@ -11,6 +11,7 @@ the DCT coefficients SIDA summarises, so it is not a label-preserving change for
 from __future__ import annotations
 
 import fnmatch
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ def load_rows(
     split: str | None = None,
     videos: Sequence[str] | None = None,
     label: int | None = None,
+    allow_empty: bool = True,
 ) -> list[ManifestRow]:
     """The ``ok`` rows (frames with a crop) of one or more manifests, filtered.
 
@@ -73,6 +75,9 @@ def load_rows(
         videos: keep rows whose ``video_id`` matches one of these patterns
             (:func:`match_video`), or ``None`` for all.
         label: keep rows of this label (0 real, 1 fake), or ``None`` for both.
+        allow_empty: return an empty list when nothing matches; when ``False`` raise a
+            :class:`ValueError` that says which splits the manifests do hold (DFDC training
+            parts are all ``"train"``, say).
 
     Returns:
         The rows, in manifest order.
@@ -81,16 +86,50 @@ def load_rows(
         raise ValueError(f"split must be one of {list(_SPLITS)} or None, got {split!r}")
     if label is not None and label not in (0, 1):
         raise ValueError(f"label must be 0 (real), 1 (fake) or None, got {label!r}")
-    rows: list[ManifestRow] = []
-    for path in _as_list(manifest):
-        rows.extend(load_manifest(path, status="ok"))
-    if split is not None:
-        rows = [r for r in rows if r.split == split]
+    paths = _as_list(manifest)
+    every: list[ManifestRow] = []
+    for path in paths:
+        every.extend(load_manifest(path, status="ok"))
+    rows = every
     if videos is not None:
         rows = [r for r in rows if match_video(r.video_id, videos)]
     if label is not None:
         rows = [r for r in rows if r.label == label]
-    return rows
+    selected = rows if split is None else [r for r in rows if r.split == split]
+    if not selected and not allow_empty:
+        raise ValueError(_nothing_selected(paths, every, rows, split, videos, label))
+    return selected
+
+
+def _nothing_selected(
+    paths: Sequence[Path],
+    every: Sequence[ManifestRow],
+    matching: Sequence[ManifestRow],
+    split: str | None,
+    videos: Sequence[str] | None,
+    label: int | None,
+) -> str:
+    """Why :func:`load_rows` found nothing, with the splits the manifests do hold."""
+    where = f"split {split!r}" if split is not None else "any split"
+    if videos is not None:
+        where += f" matching videos {list(videos)}"
+    if label is not None:
+        where += f" with label {label}"
+    names = ", ".join(map(str, paths))
+    head = f"no frames with a face in {where} of {names}"
+
+    def splits(rows: Sequence[ManifestRow]) -> str:
+        count = Counter(r.split for r in rows)
+        return ", ".join(f"{s!r} ({n} frames)" for s, n in sorted(count.items()))
+
+    if matching:
+        which = "the matching frames" if videos is not None or label is not None else "they"
+        return f"{head}; {which} are in split {splits(matching)}"
+    if every:
+        return f"{head}; the manifest holds frames with a face in split {splits(every)}"
+    statuses = Counter(r.status for path in paths for r in load_manifest(path))
+    held = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "no rows"
+    return f"{head}; the manifest holds no frames with a face at all ({held})"
 
 
 def prepare_crop(
@@ -155,6 +194,8 @@ class FrameDataset(Dataset[dict[str, Any]]):
         flip_p: probability of the horizontal flip.
         videos: keep only the videos whose ``video_id`` matches one of these patterns
             (:func:`match_video`: ``"519"``, ``"ffpp/original/*"``); ``None`` keeps all.
+        allow_empty: accept a selection without frames; when ``False`` an empty selection is a
+            :class:`ValueError` naming the splits the manifests hold (see :func:`load_rows`).
 
     Each item is a dict:
 
@@ -181,6 +222,7 @@ class FrameDataset(Dataset[dict[str, Any]]):
         contrast: float = 0.1,
         flip_p: float = 0.5,
         videos: Sequence[str] | None = None,
+        allow_empty: bool = True,
     ) -> None:
         if split is not None and split not in _SPLITS:
             raise ValueError(f"split must be one of {list(_SPLITS)} or None, got {split!r}")
@@ -195,7 +237,7 @@ class FrameDataset(Dataset[dict[str, Any]]):
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if not 0 <= flip_p <= 1:
             raise ValueError(f"flip_p must be in [0, 1], got {flip_p!r}")
-        rows = load_rows(manifest, split=split, videos=videos)
+        rows = load_rows(manifest, split=split, videos=videos, allow_empty=allow_empty)
         self.rows = rows
         self.split = split
         self.image_size = image_size

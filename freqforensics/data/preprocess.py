@@ -1,33 +1,40 @@
 """The preprocessing job: videos -> sampled frames -> face crops (lossless PNG) -> manifests.
 
-Layout written under ``out_dir``::
+Layout written under ``out_dir`` (see :mod:`~freqforensics.data.manifest` for the file
+names)::
 
     preprocess.json                      the settings; a rerun with other settings is refused
+    .lock                                held while a run works on the folder
     <dataset>/manifest.csv               one manifest per dataset (columns: MANIFEST_COLUMNS)
     <dataset>/_parts/<video>.csv         one finished video's rows (written atomically)
     <dataset>/<rest of video_id>/<frame_index:06d>.png   the crops, original resolution
 
-The job is resumable: each video's rows go to its part file through a temporary file and
-:func:`os.replace`, after its crops are written, so a part file exists only for a finished
-video. A rerun skips videos that have a part file and rebuilds every manifest from the parts;
-a kill loses at most the videos in progress. Videos run in worker processes
+The job is resumable: crops and part files are written through temporary files and
+:func:`os.replace`, a video's part file after its crops, so a part file exists only for a
+finished video. A rerun skips videos that have a part file, removes the crops a killed run left
+for the videos it redoes and the temporary files of dead processes, and rebuilds every
+manifest from the parts; a kill (``kill -9`` included) loses at most the videos in progress.
+One run at a time works on an ``out_dir``: a second one fails at once
+(:class:`~freqforensics._io.RunLockedError`). Videos run in worker processes
 (:class:`concurrent.futures.ProcessPoolExecutor`, ``spawn`` start method, safe with the
 threads of torch and tqdm: a script calling the job with ``workers > 1`` needs the usual
-``if __name__ == "__main__":`` guard); ``workers=1`` runs inline.
+``if __name__ == "__main__":`` guard); ``workers=1`` runs inline. Each worker watches its
+parent and exits as soon as it dies, so a killed job leaves no orphan processes behind.
 
 Every sampled frame gets a row: ``ok`` (a crop), ``no_face`` (kept, never dropped), and one row
-with ``frame_index=-1`` for a ``video_error`` (corrupt, truncated, unreadable: reported and
-skipped) or a ``missing`` file (listed by the metadata, absent on disk).
+with ``frame_index=-1`` for a ``video_error`` (corrupt, truncated, unreadable, or refused by the
+reader: a path outside the dataset root, a folder that cannot be listed; reported and skipped)
+or a ``missing`` file (listed by the metadata, absent on disk).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import multiprocessing
 import os
-import urllib.parse
+import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -37,7 +44,26 @@ from typing import Any
 
 import numpy as np
 
+from freqforensics._io import (
+    atomic_write,
+    atomic_write_json,
+    exclusive_lock,
+    remove_stale_temps,
+    safe_component,
+)
 from freqforensics.data.faces import FaceDetector, crop_face
+from freqforensics.data.manifest import (
+    MANIFEST_COLUMNS,
+    STATUSES,
+    ManifestRow,
+    assemble,
+    crop_dir,
+    load_manifest,
+    manifest_path,
+    part_path,
+    read_csv,
+    write_csv,
+)
 from freqforensics.data.readers import VideoRecord
 from freqforensics.data.video import Frame, VideoError, sample_frames
 
@@ -53,67 +79,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = (
-    "video_id",
-    "label",
-    "split",
-    "dataset",
-    "method",
-    "compression",
-    "frame_index",
-    "x0",
-    "y0",
-    "x1",
-    "y1",
-    "crop_path",
-    "status",
-    "source",
-    "detail",
-)
-STATUSES = ("ok", "no_face", "video_error", "missing")
 _SETTINGS_FILE = "preprocess.json"
-_PARTS = "_parts"
-_MANIFEST = "manifest.csv"
-
-
-@dataclass(frozen=True)
-class ManifestRow:
-    """One row of a manifest: a sampled frame, or a whole video that failed or is missing.
-
-    Attributes:
-        video_id: unique video id (``"ffpp/NeuralTextures/c23/004_982"``).
-        label: 0 real, 1 fake.
-        split: ``"train"``, ``"val"`` or ``"test"``.
-        dataset: dataset name.
-        method: manipulation method (or source of reals).
-        compression: compression level (``""`` when not applicable).
-        frame_index: presentation-order frame index, -1 for ``video_error`` and ``missing``.
-        x0: crop box left (multiple of 8), ``None`` without a crop; same for y0, x1, y1.
-        y0: crop box top.
-        x1: crop box right, exclusive.
-        y1: crop box bottom, exclusive.
-        crop_path: absolute path of the PNG crop (``None`` without a crop). The CSV stores it
-            relative to the manifest's folder.
-        status: one of :data:`STATUSES`.
-        source: the source video file.
-        detail: error message for ``video_error``, empty otherwise.
-    """
-
-    video_id: str
-    label: int
-    split: str
-    dataset: str
-    method: str
-    compression: str
-    frame_index: int
-    x0: int | None
-    y0: int | None
-    x1: int | None
-    y1: int | None
-    crop_path: Path | None
-    status: str
-    source: str
-    detail: str = ""
+_CROP = re.compile(r"^\d{6,}\.png$")
 
 
 @dataclass
@@ -124,9 +91,12 @@ class PreprocessReport:
         manifests: manifest path of each dataset touched.
         processed: ids of the videos processed by this call.
         skipped: ids of the videos already done by an earlier call (not redone).
-        errors: ``video_id -> message`` for the videos that could not be read.
+        errors: ``video_id -> message`` for the videos that could not be read by this call
+            (corrupt files, and entries the reader refused or could not list).
         missing: ids of the videos listed but absent on disk.
         counts: number of frame rows per status among the videos processed by this call.
+        not_read: ``video_id -> reason`` for every listed video without frames in the manifest
+            because it could not be read or is missing, by this call or an earlier one.
     """
 
     manifests: dict[str, Path] = field(default_factory=dict)
@@ -135,6 +105,7 @@ class PreprocessReport:
     errors: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    not_read: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,11 +133,6 @@ class _Result:
     error: str = ""
 
 
-def manifest_path(out_dir: str | Path, dataset: str) -> Path:
-    """Where :func:`preprocess` writes the manifest of ``dataset`` under ``out_dir``."""
-    return Path(out_dir) / dataset / _MANIFEST
-
-
 def _split_id(record: VideoRecord) -> str:
     """The part of ``video_id`` below the dataset folder, validated as a relative path."""
     head, _, rest = record.video_id.partition("/")
@@ -177,25 +143,6 @@ def _split_id(record: VideoRecord) -> str:
             f"and no empty, '.' or '..' components, got {record.video_id!r}"
         )
     return rest
-
-
-def _part_path(dataset_dir: Path, rest: str) -> Path:
-    return dataset_dir / _PARTS / (urllib.parse.quote(rest, safe="") + ".csv")
-
-
-def _write_csv_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _row(record: VideoRecord, frame_index: int, status: str, **extra: Any) -> dict[str, Any]:
@@ -236,6 +183,11 @@ def _frames(record: VideoRecord, n: int) -> Iterable[Frame]:
     return sample_frames(record.path, n)
 
 
+def _unlink(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
 def _process_video(
     record: VideoRecord, out_dir: Path, settings: _Settings, detector: FaceDetector
 ) -> _Result:
@@ -246,10 +198,15 @@ def _process_video(
     dataset_dir = out_dir / record.dataset
     rows: list[dict[str, Any]] = []
     error = ""
-    if record.missing or not record.path.is_file():
+    if record.error:  # refused by the reader: never opened
+        error = record.error
+        rows.append(_row(record, -1, "video_error", detail=error))
+    elif record.missing or not record.path.is_file():
         rows.append(_row(record, -1, "missing", detail="file not found"))
     else:
-        crop_dir = dataset_dir / rest
+        folder = crop_dir(dataset_dir, rest)
+        # Crops of an earlier attempt that was killed before its part file was committed.
+        _unlink(p for p in (folder.glob("*.png") if folder.is_dir() else []) if _CROP.match(p.name))
         written: list[Path] = []
         try:
             for index, image in _frames(record, settings.frames_per_video):
@@ -257,11 +214,11 @@ def _process_video(
                 if box is None:
                     rows.append(_row(record, index, "no_face"))
                     continue
-                crop_dir.mkdir(parents=True, exist_ok=True)
-                target = crop_dir / f"{index:06d}.png"
-                Image.fromarray(crop_face(image, box)).save(
-                    target, format="PNG", compress_level=settings.compress_level
-                )
+                target = folder / f"{index:06d}.png"
+                with atomic_write(target, "wb") as fh:
+                    Image.fromarray(crop_face(image, box)).save(
+                        fh, format="PNG", compress_level=settings.compress_level
+                    )
                 written.append(target)
                 rows.append(
                     _row(
@@ -277,17 +234,45 @@ def _process_video(
                 )
         except VideoError as err:
             error = str(err)
-            for path in written:
-                path.unlink(missing_ok=True)
+            _unlink(written)
             rows = [_row(record, -1, "video_error", detail=error)]
-    _write_csv_atomic(_part_path(dataset_dir, rest), rows)
+        except BaseException:
+            _unlink(written)  # no crops without a part file
+            raise
+    write_csv(part_path(dataset_dir, rest), rows)
     return _Result(record.video_id, dict(Counter(r["status"] for r in rows)), error)
 
 
 _WORKER: dict[str, Any] = {}
 
 
+def _exit_with_parent() -> None:
+    """Exit this worker process as soon as its parent dies (``kill -9`` included).
+
+    A ``spawn`` child holds the read end of a pipe whose write end only its parent holds
+    (:func:`multiprocessing.parent_process`'s sentinel): it turns readable when the parent
+    dies. The parent pid is checked too, for start methods without that pipe. Works on Linux
+    and macOS.
+    """
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    parent_pid = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            if sentinel is not None and wait([sentinel], timeout=1.0):
+                break
+            if sentinel is None:
+                threading.Event().wait(1.0)
+        os._exit(70)  # the parent is gone: stop at once, nobody will read the results
+
+    threading.Thread(target=watch, name="freqforensics-parent-watch", daemon=True).start()
+
+
 def _init_worker(out_dir: Path, settings: _Settings) -> None:
+    _exit_with_parent()
     _WORKER.update(
         out_dir=out_dir,
         settings=settings,
@@ -302,40 +287,35 @@ def _worker_task(record: VideoRecord) -> _Result:
 def _check_settings(out_dir: Path, settings: _Settings) -> None:
     path = out_dir / _SETTINGS_FILE
     wanted = settings.identity()
-    if path.is_file():
-        found = json.loads(path.read_text())
-        if found != wanted:
-            diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
-            raise ValueError(
-                f"out_dir {out_dir} holds crops made with other settings "
-                f"(setting: (stored, requested)) {diff}; use a new out_dir or the stored values"
-            )
+    if not path.is_file():
+        atomic_write_json(path, wanted)
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(wanted, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); expected the settings written by preprocess "
+            f"(delete it only if the crops in {out_dir} were all made with one setting)"
+        ) from None
+    if not isinstance(found, dict):
+        raise ValueError(f"{path} must hold a JSON object of settings, got {type(found).__name__}")
+    if found != wanted:
+        diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+        raise ValueError(
+            f"out_dir {out_dir} holds crops made with other settings "
+            f"(setting: (stored, requested)) {diff}; use a new out_dir or the stored values"
+        )
 
 
-def _is_done(part: Path, record: VideoRecord, retry_errors: bool) -> bool:
-    if not part.is_file():
-        return False
-    rows = _read_csv(part)
+def _earlier(part: Path, record: VideoRecord, retry_errors: bool) -> list[dict[str, str]] | None:
+    """The rows of an earlier run that still hold, or ``None`` when the video must be redone."""
+    if record.error or not part.is_file():
+        return None  # reader errors are cheap to record again, and may have changed
+    rows = read_csv(part)
     statuses = {r["status"] for r in rows}
     if "missing" in statuses and record.path.is_file():
-        return False  # the file has arrived since
-    return not (retry_errors and "video_error" in statuses)
-
-
-def _assemble(dataset_dir: Path) -> Path:
-    rows: list[dict[str, str]] = []
-    parts_dir = dataset_dir / _PARTS
-    for part in sorted(parts_dir.glob("*.csv")) if parts_dir.is_dir() else []:
-        rows.extend(_read_csv(part))
-    rows.sort(key=lambda r: (r["video_id"], int(r["frame_index"])))
-    path = dataset_dir / _MANIFEST
-    _write_csv_atomic(path, rows)
-    return path
+        return None  # the file has arrived since
+    return None if retry_errors and "video_error" in statuses else rows
 
 
 def _check_records(records: object) -> list[VideoRecord]:
@@ -351,6 +331,7 @@ def _check_records(records: object) -> list[VideoRecord]:
         if record.video_id in seen:
             raise ValueError(f"records must have unique video_id, {record.video_id!r} repeats")
         seen.add(record.video_id)
+        safe_component(record.dataset, f"records[{i}].dataset")
         _split_id(record)
     return list(records)
 
@@ -379,7 +360,8 @@ def preprocess(
 
     Resumable: videos whose part file exists are skipped (missing videos are retried once
     their file appears, unreadable ones when ``retry_errors``), and the manifests are rebuilt
-    from all finished parts at the end, also when the job stops on an exception.
+    from all finished parts at the end, also when the job stops on an exception. Records with
+    ``error`` set (refused by the reader) become ``video_error`` rows without being opened.
 
     Args:
         records: videos from the readers (:func:`~freqforensics.data.read_ffpp`, ...), any
@@ -399,6 +381,8 @@ def preprocess(
 
     Raises:
         ValueError: bad arguments, or ``out_dir`` was made with other settings.
+        RunLockedError: another run is working on ``out_dir``
+            (:class:`freqforensics._io.RunLockedError`, a :class:`RuntimeError`).
 
     Example:
         >>> from freqforensics.data import read_ffpp, preprocess  # doctest: +SKIP
@@ -413,23 +397,41 @@ def preprocess(
     detector = FaceDetector(scale=scale, upsample=upsample)  # validates scale and upsample
     settings = _Settings(frames_per_video, float(scale), int(upsample), compress_level)
     out = Path(out_dir)
-    _check_settings(out, settings)
+    with exclusive_lock(out, "preprocess run"):
+        removed = remove_stale_temps(out, recursive=True)
+        if removed:
+            logger.info("removed %d temporary files left by a killed run in %s", len(removed), out)
+        _check_settings(out, settings)
+        return _run(records, out, settings, detector, workers, progress, retry_errors)
 
+
+def _run(
+    records: list[VideoRecord],
+    out: Path,
+    settings: _Settings,
+    detector: FaceDetector,
+    workers: int,
+    progress: bool,
+    retry_errors: bool,
+) -> PreprocessReport:
     report = PreprocessReport()
     datasets = sorted({r.dataset for r in records})
     todo: list[VideoRecord] = []
     for record in records:
-        part = _part_path(out / record.dataset, _split_id(record))
-        if _is_done(part, record, retry_errors):
-            report.skipped.append(record.video_id)
-        else:
+        rows = _earlier(part_path(out / record.dataset, _split_id(record)), record, retry_errors)
+        if rows is None:
             todo.append(record)
+            continue
+        report.skipped.append(record.video_id)
+        for row in rows:
+            if row["status"] in ("video_error", "missing"):
+                report.not_read[record.video_id] = row["detail"] or row["status"]
     if report.skipped:
         logger.info("%d videos already done in %s; skipped", len(report.skipped), out)
-    # Missing files need no worker.
-    absent = [r for r in todo if r.missing or not r.path.is_file()]
-    absent_ids = {r.video_id for r in absent}
-    heavy = [r for r in todo if r.video_id not in absent_ids]
+    # Refused entries and missing files need no worker (and are never opened).
+    light = [r for r in todo if r.error or r.missing or not r.path.is_file()]
+    light_ids = {r.video_id for r in light}
+    heavy = [r for r in todo if r.video_id not in light_ids]
 
     from tqdm.auto import tqdm
 
@@ -446,14 +448,16 @@ def preprocess(
         report.counts.update(result.counts)
         if result.error:
             report.errors[result.video_id] = result.error
+            report.not_read[result.video_id] = result.error
             logger.warning("video_error, skipped: %s", result.error)
         if "missing" in result.counts:
             report.missing.append(result.video_id)
+            report.not_read[result.video_id] = "file not found"
         bar.update(1)
         bar.set_postfix(errors=len(report.errors), missing=len(report.missing), refresh=False)
 
     try:
-        for record in absent:
+        for record in light:
             collect(_process_video(record, out, settings, detector))
         if workers == 1 or len(heavy) <= 1:
             for record in heavy:
@@ -463,7 +467,7 @@ def preprocess(
     finally:
         bar.close()
         for dataset in datasets:
-            report.manifests[dataset] = _assemble(out / dataset)
+            report.manifests[dataset] = assemble(out / dataset)
     if report.errors or report.missing:
         logger.warning(
             "preprocess: %d unreadable and %d missing videos recorded in the manifests",
@@ -494,55 +498,3 @@ def _run_pool(
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-
-
-def _opt_int(text: str) -> int | None:
-    return int(text) if text != "" else None
-
-
-def load_manifest(path: str | Path, status: str | Sequence[str] | None = None) -> list[ManifestRow]:
-    """Read a manifest written by :func:`preprocess`.
-
-    Args:
-        path: the ``manifest.csv`` file, or its dataset folder.
-        status: keep only rows with this status (or these statuses); all rows when ``None``.
-
-    Returns:
-        :class:`ManifestRow` objects in file order, ``crop_path`` resolved to absolute paths.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / _MANIFEST
-    if not path.is_file():
-        raise ValueError(f"path must be a manifest.csv or its folder, got {str(path)!r}")
-    wanted: set[str] | None = None
-    if status is not None:
-        wanted = {status} if isinstance(status, str) else set(status)
-        bad = wanted - set(STATUSES)
-        if bad:
-            raise ValueError(f"status must be among {list(STATUSES)}, got {sorted(bad)}")
-    root = path.parent.resolve()
-    rows: list[ManifestRow] = []
-    for raw in _read_csv(path):
-        if wanted is not None and raw["status"] not in wanted:
-            continue
-        rows.append(
-            ManifestRow(
-                video_id=raw["video_id"],
-                label=int(raw["label"]),
-                split=raw["split"],
-                dataset=raw["dataset"],
-                method=raw["method"],
-                compression=raw["compression"],
-                frame_index=int(raw["frame_index"]),
-                x0=_opt_int(raw["x0"]),
-                y0=_opt_int(raw["y0"]),
-                x1=_opt_int(raw["x1"]),
-                y1=_opt_int(raw["y1"]),
-                crop_path=root / raw["crop_path"] if raw["crop_path"] else None,
-                status=raw["status"],
-                source=raw["source"],
-                detail=raw.get("detail", ""),
-            )
-        )
-    return rows

@@ -6,6 +6,12 @@ as records with ``missing=True`` and reported with :mod:`logging` (one warning p
 :data:`MAX_WARNINGS`, then a summary); the preprocessing job records them as ``missing`` in the
 manifest and goes on.
 
+Nothing is dropped silently and nothing is read outside the dataset root: an entry of the
+metadata whose path is absolute or leaves the root (``../../x.mp4``), a folder that cannot be
+listed and a broken link are kept as records with ``error`` set, which the preprocessing job
+records as ``video_error`` without reading them. A malformed metadata file is a
+:class:`ValueError` naming the file and what was expected.
+
 ``video_id`` is unique across datasets, methods and compressions
 (``"ffpp/NeuralTextures/c23/004_982"``), so the four FaceForensics++ fakes ``000_003`` of
 different methods never collapse into one video, and frames are grouped by it downstream.
@@ -13,13 +19,14 @@ different methods never collapse into one video, and frames are grouped by it do
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from freqforensics.data import _metadata
 
 __all__ = [
     "VideoRecord",
@@ -59,6 +66,9 @@ class VideoRecord:
         video_id: unique id, ``dataset/method/compression/name`` (empty parts dropped).
         missing: the metadata lists the file but it is not on disk.
         original: the real video a fake was made from, when the metadata says (``""`` if not).
+        error: why the entry is not read (a path outside the root, a folder that cannot be
+            listed, a broken link); ``""`` for a normal record. The preprocessing job records it
+            as ``video_error`` without opening anything.
     """
 
     path: Path
@@ -70,6 +80,7 @@ class VideoRecord:
     video_id: str
     missing: bool = False
     original: str = field(default="", compare=False)
+    error: str = field(default="", compare=False)
 
     @property
     def is_image(self) -> bool:
@@ -90,7 +101,9 @@ def _record(
     compression: str,
     name: str,
     original: str = "",
+    problem: str = "",
 ) -> VideoRecord:
+    """A record of ``path``; with a ``problem`` a refused record (safe id, never touched)."""
     return VideoRecord(
         path=path,
         label=label,
@@ -98,13 +111,32 @@ def _record(
         dataset=dataset,
         method=method,
         compression=compression,
-        video_id=_make_id(dataset, method, compression, name),
-        missing=not path.is_file(),
+        video_id=_make_id(dataset, method, compression, _encoded(name) if problem else name),
+        missing=False if problem else not path.is_file(),
         original=original,
+        error=problem,
     )
 
 
+def _encoded(name: str) -> str:
+    """One safe ``video_id`` component for a refused entry (``/`` and ``.`` percent-encoded)."""
+    return urllib.parse.quote(name, safe="").replace(".", "%2E") or "%22%22"
+
+
+def _entry_problem(root: Path, rel: str, what: str) -> str:
+    """Why the metadata entry ``rel`` (relative to ``root``) is refused, ``""`` if it is not."""
+    problem = _metadata.entry_error(root, rel, what)
+    if not problem and any(p in ("", ".", "..") for p in rel.replace("\\", "/").split("/")):
+        problem = (
+            f"{what} {rel!r} has empty, '.' or '..' components; expected a plain relative "
+            f"path under {root}, refused"
+        )
+    return problem
+
+
 def _report_missing(records: Sequence[VideoRecord], dataset: str) -> None:
+    for r in [r for r in records if r.error][:MAX_WARNINGS]:
+        logger.warning("%s: %s (recorded as video_error, not read)", dataset, r.error)
     missing = [r for r in records if r.missing]
     for r in missing[:MAX_WARNINGS]:
         logger.warning("%s: listed in the metadata but missing on disk: %s", dataset, r.path)
@@ -157,8 +189,7 @@ def _ffpp_pairs(root: Path, split: str) -> list[tuple[str, str]]:
         raise ValueError(
             f"root must hold the official split file splits/{split}.json, not found under {root}"
         )
-    pairs = json.loads(path.read_text())
-    return [(str(a), str(b)) for a, b in pairs]
+    return _metadata.ffpp_pairs(path)
 
 
 def read_ffpp(
@@ -200,13 +231,22 @@ def read_ffpp(
     splits = _check_subset(splits, "splits", SPLITS)
     records: list[VideoRecord] = []
     for split in splits:
+        what = f"{root / 'splits' / split}.json: video name"
         for a, b in _ffpp_pairs(root, split):
             if include_originals:
                 folder = root / "original_sequences" / "youtube" / compression / "videos"
                 for name in (a, b):
+                    problem = _entry_problem(folder, name, what)
                     records.append(
                         _record(
-                            folder / f"{name}.mp4", 0, split, "ffpp", "original", compression, name
+                            folder / f"{name}.mp4",
+                            0,
+                            split,
+                            "ffpp",
+                            "original",
+                            compression,
+                            name,
+                            problem=problem,
                         )
                     )
             for method in methods:
@@ -223,6 +263,7 @@ def read_ffpp(
                             compression,
                             name,
                             original=target,
+                            problem=_entry_problem(folder, name, what),
                         )
                     )
     records = sorted({r.video_id: r for r in records}.values(), key=lambda r: r.video_id)
@@ -264,7 +305,7 @@ def _warn_unlisted_ffpp(
 
 # --------------------------------------------------------------------------- Celeb-DF v2
 
-_CELEBDF_FOLDERS = {"Celeb-real": 0, "YouTube-real": 0, "Celeb-synthesis": 1}
+_CELEBDF_FOLDERS = _metadata._CELEBDF_FOLDERS
 
 
 def read_celebdf(
@@ -297,36 +338,10 @@ def read_celebdf(
     list_path = root / test_list
     if not list_path.is_file():
         raise ValueError(f"root must hold the test list {test_list}, not found under {root}")
-    test: dict[str, int] = {}
-    for lineno, line in enumerate(list_path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2 or parts[0] not in ("0", "1"):
-            raise ValueError(
-                f"{list_path}:{lineno}: expected '<0|1> <folder>/<file>', got {line!r}"
-            )
-        rel = parts[1].replace("\\", "/")
-        folder = rel.split("/", 1)[0]
-        if folder not in _CELEBDF_FOLDERS:
-            raise ValueError(
-                f"{list_path}:{lineno}: folder must be one of {list(_CELEBDF_FOLDERS)}, "
-                f"got {folder!r}"
-            )
-        label = _CELEBDF_FOLDERS[folder]
-        if 1 - int(parts[0]) != label:
-            logger.warning(
-                "celebdf: %s:%d labels %s as %s but its folder says %s; using the folder",
-                list_path.name,
-                lineno,
-                rel,
-                parts[0],
-                "fake" if label else "real",
-            )
-        test[rel] = label
+    test = _metadata.celebdf_test_list(list_path)
     records: list[VideoRecord] = []
     for rel, label in test.items():
-        folder, name = rel.split("/", 1)
+        folder, _, name = rel.partition("/")
         records.append(
             _record(
                 root / rel,
@@ -335,7 +350,8 @@ def read_celebdf(
                 "celebdf",
                 folder,
                 "",
-                Path(name).with_suffix("").as_posix(),
+                Path(name).with_suffix("").as_posix() if name else name,
+                problem=_entry_problem(root / folder, name, f"{list_path}: test video"),
             )
         )
     for folder, label in _CELEBDF_FOLDERS.items():
@@ -356,7 +372,22 @@ def read_celebdf(
 
 # --------------------------------------------------------------------------- DFDC
 
-_DFDC_LABELS = {"REAL": 0, "FAKE": 1}
+
+def _dfdc_record(
+    path: Path, label: int, split: str, head: str, name: str, problem: str, original: str = ""
+) -> VideoRecord:
+    return VideoRecord(
+        path=path,
+        label=label,
+        split=split,
+        dataset="dfdc",
+        method="fake" if label else "original",
+        compression="",
+        video_id=f"dfdc/{head}/{_encoded(name) if problem else Path(name).stem}",
+        missing=False if problem else not path.is_file(),
+        original=original,
+        error=problem,
+    )
 
 
 def read_dfdc(
@@ -393,28 +424,12 @@ def read_dfdc(
         if not meta_path.is_file():
             logger.warning("dfdc: %s has no metadata.json; skipped", part)
             continue
-        meta = json.loads(meta_path.read_text())
         number = part.name.rsplit("_", 1)[-1]
         part_split = "val" if number.isdigit() and int(number) in val else split
-        for name, entry in sorted(meta.items()):
-            label_text = str(entry.get("label", "")).upper()
-            if label_text not in _DFDC_LABELS:
-                raise ValueError(
-                    f"{meta_path}: label of {name} must be REAL or FAKE, got {entry.get('label')!r}"
-                )
-            label = _DFDC_LABELS[label_text]
+        for name, label, original in _metadata.dfdc_entries(meta_path):
+            problem = _entry_problem(part, name, f"{meta_path}: key")
             records.append(
-                VideoRecord(
-                    path=part / name,
-                    label=label,
-                    split=part_split,
-                    dataset="dfdc",
-                    method="fake" if label else "original",
-                    compression="",
-                    video_id=f"dfdc/{part.name}/{Path(name).stem}",
-                    missing=not (part / name).is_file(),
-                    original=str(entry.get("original") or ""),
-                )
+                _dfdc_record(part / name, label, part_split, part.name, name, problem, original)
             )
     records.sort(key=lambda r: r.video_id)
     _report_missing(records, "dfdc")
@@ -443,100 +458,22 @@ def read_dfdc_test(
         )
     folder = _check_dir(video_dir, "video_dir") if video_dir is not None else path.parent
     split = _check_subset((split,), "split", SPLITS)[0]
-    records: list[VideoRecord] = []
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"filename", "label"} <= set(reader.fieldnames):
-            raise ValueError(
-                f"labels_csv must have the columns filename,label, got {reader.fieldnames}"
-            )
-        for row in reader:
-            text = str(row["label"]).strip()
-            if text not in ("0", "1", "0.0", "1.0"):
-                raise ValueError(
-                    f"{path}: label of {row['filename']} must be 0 (real) or 1 (fake), got {text!r}"
-                )
-            label = int(float(text))
-            name = row["filename"].strip()
-            records.append(
-                VideoRecord(
-                    path=folder / name,
-                    label=label,
-                    split=split,
-                    dataset="dfdc",
-                    method="fake" if label else "original",
-                    compression="",
-                    video_id=f"dfdc/test/{Path(name).stem}",
-                    missing=not (folder / name).is_file(),
-                )
-            )
+    records = [
+        _dfdc_record(
+            folder / name,
+            label,
+            split,
+            "test",
+            name,
+            _entry_problem(folder, name, f"{path}: filename"),
+        )
+        for name, label in _metadata.dfdc_test_labels(path)
+    ]
     records.sort(key=lambda r: r.video_id)
     _report_missing(records, "dfdc")
     return records
 
 
-# --------------------------------------------------------------------------- plain folders
-
-_FOLDER_LABELS = {"real": 0, "fake": 1}
-
-
-def read_folder(
-    root: str | Path, dataset: str | None = None, split: str = "test"
-) -> list[VideoRecord]:
-    """List a plain ``real/`` + ``fake/`` folder of videos and/or images.
-
-    Either ``root/{real,fake}/...`` (all given ``split``) or
-    ``root/{train,val,test}/{real,fake}/...``. Files are found recursively; each video or image
-    is one record (an image is a one-frame video).
-
-    Args:
-        root: the folder.
-        dataset: dataset name for ids and manifests; defaults to the folder's name.
-        split: split of the files when there are no split folders.
-
-    Returns:
-        Records sorted by ``video_id``: ``method`` ``"original"`` or ``"fake"``,
-        ids like ``"<dataset>/<split>/fake/<relative path without extension>"``.
-    """
-    root = _check_dir(root, "root")
-    split = _check_subset((split,), "split", SPLITS)[0]
-    name = dataset if dataset is not None else root.name
-    if not name or "/" in name:
-        raise ValueError(f"dataset must be a non-empty name without '/', got {name!r}")
-    layouts = [(s, root / s) for s in SPLITS if (root / s).is_dir()] or [(split, root)]
-    records: list[VideoRecord] = []
-    for part_split, base in layouts:
-        for label_dir, label in _FOLDER_LABELS.items():
-            directory = base / label_dir
-            if not directory.is_dir():
-                continue
-            for path in sorted(directory.rglob("*")):
-                suffix = path.suffix.lower()
-                if not path.is_file() or suffix not in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
-                    continue
-                rel = path.relative_to(directory).with_suffix("").as_posix()
-                records.append(
-                    VideoRecord(
-                        path=path,
-                        label=label,
-                        split=part_split,
-                        dataset=name,
-                        method="fake" if label else "original",
-                        compression="",
-                        video_id=f"{name}/{part_split}/{label_dir}/{rel}",
-                    )
-                )
-    if not records:
-        raise ValueError(
-            f"root must hold real/ and/or fake/ folders (optionally under train/val/test) with "
-            f"videos or images, none found under {root}"
-        )
-    records.sort(key=lambda r: r.video_id)
-    ids = [r.video_id for r in records]
-    clashes = sorted({i for i in ids if ids.count(i) > 1})
-    if clashes:
-        raise ValueError(
-            f"root holds files whose names differ only by extension, which would share a "
-            f"video_id: {clashes[:5]}; rename them"
-        )
-    return records
+# The plain-folder reader lives in its own module and is re-exported here (it needs the names
+# above, hence the import at the end).
+from freqforensics.data._folder import read_folder  # noqa: E402

@@ -1,0 +1,394 @@
+"""Issue 9 ("Trust"), data pipeline: each test reproduces one report against ``preprocess``.
+
+- 2: ``kill -9`` of a ``preprocess --workers 2`` left its workers running (and blocking);
+  now they exit with it, and a rerun leaves a consistent manifest (7: a second run on the same
+  ``--out`` fails at once).
+- 3: an unreadable folder was dropped silently; now it is a ``video_error`` row and exit 3.
+- 4: metadata keys, manifest ``crop_path`` values and ``--name`` could reach outside their root.
+- 5: a long non-ASCII video name made a part file name too long and stopped every run.
+- 6: malformed split files and ``metadata.json`` gave tracebacks; an empty split gave no hint.
+
+The videos are tiny synthetic ones (a face photograph of ``../shared/data/faces-real`` repeated
+over a few frames) so that the tests stay fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from needs import need_module
+from PIL import Image
+
+from freqforensics._io import exclusive_lock
+from freqforensics.cli import main
+from freqforensics.data import FrameDataset, load_manifest, load_rows, read_dfdc, read_ffpp
+from freqforensics.data.manifest import MANIFEST_COLUMNS
+
+av = need_module("av")
+need_module("dlib")
+
+pp = importlib.import_module("freqforensics.data.preprocess")
+REPO = Path(__file__).resolve().parents[1]
+FACE = "lfw-krasserm__Ariel_Sharon__Ariel_Sharon_0001.jpg"  # dlib finds its face
+EXIT_NOT_READ = 3
+
+
+@pytest.fixture(scope="module")
+def face(shared_data_dir: Path) -> np.ndarray:
+    with Image.open(shared_data_dir / "faces-real" / FACE) as image:
+        return np.asarray(image.convert("RGB"))[:248, :248]  # even sides for yuv420p
+
+
+def _video(path: Path, face: np.ndarray, frames: int) -> Path:
+    """A tiny MPEG-4 video of ``frames`` copies of ``face`` (slightly shifted noise)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(path.name))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = face.shape[1], face.shape[0], "yuv420p"
+        for _ in range(frames):
+            noisy = np.clip(face.astype(np.int16) + rng.integers(-3, 4, face.shape), 0, 255)
+            frame = av.VideoFrame.from_ndarray(noisy.astype(np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _preprocess(root: Path, out: Path, *extra: str, dataset: str = "folder") -> list[str]:
+    """A quick ``preprocess`` command line; options in ``extra`` override the defaults."""
+    argv = ["preprocess", "--dataset", dataset, "--root", str(root), "--out", str(out)]
+    return [*argv, "--frames", "2", "--workers", "1", "--quiet", *extra]
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def _manifest_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ------------------------------------------------------------------ 2 and 7: kill -9, lock
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _wait_for(condition, timeout: float, step: float = 0.05) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc (Linux)")
+def test_kill_9_takes_the_workers_along_and_a_rerun_is_consistent(
+    tmp_path: Path, face: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, out = tmp_path / "videos", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        _video(root / "real" / f"{name}.mp4", face, 90)
+    argv = _preprocess(root, out, "--frames", "90", "--workers", "2")
+    code = "import sys; from freqforensics.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO)
+    try:
+        started = _wait_for(lambda: any(out.rglob("*.png")) or any(out.rglob(".*.tmp")), 240)
+        assert started and proc.poll() is None, "no crop appeared while the job ran"
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, workers
+
+        # 7: a second run with other settings on the same --out fails at once.
+        other = _preprocess(root, out, "--frames", "3")
+        assert main(other) == 2
+        _one_line_error(capsys, "in use by another preprocess run", str(out))
+
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert _wait_for(lambda: not any(_alive(p) for p in workers), 10), [
+            p for p in workers if _alive(p)
+        ]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    # The rerun redoes the unfinished videos; nothing is duplicated, orphaned or half-written.
+    assert main(_preprocess(root, out, "--frames", "90")) == 0
+    rows = _manifest_rows(out / "videos" / "manifest.csv")
+    keys = [(r["video_id"], r["frame_index"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 3 * 90
+    referenced = {(out / "videos" / r["crop_path"]).resolve() for r in rows if r["crop_path"]}
+    on_disk = {p.resolve() for p in (out / "videos").rglob("*.png")}
+    assert referenced == on_disk and len(on_disk) > 0
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_a_locked_out_dir_is_refused_before_the_settings_check(
+    tmp_path: Path, face: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, out = tmp_path / "videos", tmp_path / "out"
+    _video(root / "real" / "a.mp4", face, 2)
+    stale = out / "videos" / "_parts" / ".a.csv.999999999.tmp"  # a killed run's temp file
+    stale.parent.mkdir(parents=True)
+    stale.write_text("half")
+    with exclusive_lock(out, "preprocess run"):
+        assert main(_preprocess(root, out)) == 2
+        _one_line_error(capsys, "in use by another preprocess run")
+        assert not (out / "preprocess.json").exists()
+    assert main(_preprocess(root, out)) == 0
+    assert not stale.exists()
+
+
+# ------------------------------------------------------------------ 3: nothing dropped silently
+
+
+@pytest.fixture
+def unreadable(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """Folders added to the list cannot be listed (chmod 000, or a patched scandir as root)."""
+    folders: list[Path] = []
+    real_scandir = os.scandir
+
+    def scandir(path=".", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if any(Path(os.fsdecode(path)) == f for f in folders):
+            raise PermissionError(13, "Permission denied", os.fsdecode(path))
+        return real_scandir(path, *args, **kwargs)
+
+    if os.geteuid() == 0:  # root reads everything: simulate the permission error
+        monkeypatch.setattr(os, "scandir", scandir)
+    yield folders
+    for folder in folders:
+        folder.chmod(0o755)
+
+
+def test_unreadable_folders_and_broken_links_are_reported(
+    tmp_path: Path,
+    face: np.ndarray,
+    unreadable: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, out = tmp_path / "set", tmp_path / "out"
+    _video(root / "real" / "a.mp4", face, 2)
+    _video(root / "real" / "sub" / "b.mp4", face, 2)
+    _video(root / "fake" / "c.mp4", face, 2)
+    (root / "real" / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    for folder in (root / "fake", root / "real" / "sub"):
+        folder.chmod(0)
+        unreadable.append(folder)
+
+    assert main(_preprocess(root, out)) == EXIT_NOT_READ
+    text = capsys.readouterr().out
+    assert "3 errors" in text and f"exit status {EXIT_NOT_READ}" in text
+    for name in ("set/test/fake", "set/test/real/sub", "set/test/real/gone"):
+        assert f"error: {name}:" in text
+    rows = {r.video_id: r for r in load_manifest(out / "set")}
+    assert rows["set/test/real/a"].status == "ok"
+    assert rows["set/test/fake"].status == "video_error"
+    assert "cannot list folder" in rows["set/test/fake"].detail
+    assert str(root / "fake") in rows["set/test/fake"].detail
+    assert "cannot list folder" in rows["set/test/real/sub"].detail
+    assert "broken link" in rows["set/test/real/gone"].detail
+    # The rerun says so again (the folders are still unreadable).
+    assert main(_preprocess(root, out)) == EXIT_NOT_READ
+
+
+# ------------------------------------------------------------------ 4: inside the root
+
+
+def test_dfdc_keys_outside_the_part_are_refused_never_read(
+    tmp_path: Path,
+    face: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = tmp_path / "dfdc"
+    part = root / "dfdc_train_part_0"
+    outside = _video(tmp_path / "x" / "y.mp4", face, 2)
+    _video(part / "inside.mp4", face, 2)
+    keys = {"inside.mp4": "REAL", "../../x/y.mp4": "FAKE", str(outside): "FAKE"}
+    meta = {k: {"label": v, "split": "train"} for k, v in keys.items()}
+    (part / "metadata.json").write_text(json.dumps(meta))
+    records = {r.video_id: r for r in read_dfdc(root)}
+    refused = {k: r for k, r in records.items() if r.error}
+    assert len(refused) == 2 and all("refused" in r.error for r in refused.values())
+    assert {r.missing for r in refused.values()} == {False}
+
+    opened: list[Path] = []
+    original = pp.sample_frames
+
+    def spy(path, n):  # noqa: ANN001, ANN202
+        opened.append(Path(path))
+        return original(path, n)
+
+    monkeypatch.setattr(pp, "sample_frames", spy)
+    out = tmp_path / "out"
+    assert main(_preprocess(root, out, dataset="dfdc")) == EXIT_NOT_READ
+    assert opened == [part / "inside.mp4"]
+    text = capsys.readouterr().out
+    assert "'../../x/y.mp4' points outside" in text and "is an absolute path" in text
+    rows = {r.video_id: r for r in load_manifest(out / "dfdc")}
+    assert rows["dfdc/dfdc_train_part_0/inside"].status == "ok"
+    for video_id in refused:
+        assert rows[video_id].status == "video_error" and rows[video_id].crop_path is None
+
+
+def test_ffpp_split_names_outside_the_root_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "splits").mkdir()
+    for split in ("train", "val", "test"):
+        pairs = [["../../../../x", "001"]] if split == "train" else []
+        (tmp_path / "splits" / f"{split}.json").write_text(json.dumps(pairs))
+    records = read_ffpp(tmp_path, methods=["Deepfakes"])
+    refused = [r for r in records if r.error]
+    assert len(refused) == 3 and not any(".." in r.video_id.split("/") for r in refused)
+    assert all("../../../../x" in r.error and "refused" in r.error for r in refused)
+    assert [r.video_id for r in records if not r.error] == ["ffpp/original/c23/001"]
+
+
+def _manifest(folder: Path, crop_paths: list[str], split: str = "train") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / "000000.png")
+    path = folder / "manifest.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        for i, crop in enumerate(crop_paths):
+            writer.writerow(
+                {
+                    **dict.fromkeys(MANIFEST_COLUMNS, ""),
+                    **{"video_id": f"toy/v{i}", "label": i % 2, "split": split},
+                    **{"dataset": "toy", "method": "m", "frame_index": 0, "status": "ok"},
+                    **{"crop_path": crop, "source": "v.mp4"},
+                }
+            )
+    return path
+
+
+@pytest.mark.parametrize("crop", ["../../..", "../secret.png", "/etc/hostname", "a/../.."])
+def test_manifest_crop_paths_outside_its_folder_are_refused(tmp_path: Path, crop: str) -> None:
+    path = _manifest(tmp_path / "m", ["000000.png", crop])
+    with pytest.raises(ValueError, match=rf"manifest.csv:3: crop_path .*{crop[:4]}"):
+        FrameDataset(path, split=None)
+    with pytest.raises(ValueError, match="crop_path"):
+        load_manifest(path)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../escape"])
+def test_name_must_be_one_folder_name(
+    tmp_path: Path, face: np.ndarray, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, out = tmp_path / "set", tmp_path / "work" / "out"
+    _video(root / "real" / "a.mp4", face, 2)
+    assert main(_preprocess(root, out, "--name", name)) == 2
+    _one_line_error(capsys, "--name", repr(name))
+    assert not (tmp_path / "work").exists() and not list(tmp_path.rglob("manifest.csv"))
+
+
+# ------------------------------------------------------------------ 5: long names
+
+
+def test_long_non_ascii_names_keep_working(
+    tmp_path: Path, face: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, out = tmp_path / "set", tmp_path / "out"
+    names = ["深" * 60, "度" * 80]  # 180 and 240 bytes in UTF-8, 540 and 720 percent-encoded
+    for name in names:
+        _video(root / "real" / f"{name}.mp4", face, 2)
+    assert main(_preprocess(root, out)) == 0
+    for path in out.rglob("*"):
+        assert len(path.name.encode()) <= 255, path
+    rows = load_manifest(out / "set", status="ok")
+    assert {r.video_id for r in rows} == {f"set/test/real/{n}" for n in names}
+    assert all(r.crop_path is not None and r.crop_path.is_file() for r in rows)
+    capsys.readouterr()
+    assert main(_preprocess(root, out)) == 0  # resumes: nothing to redo
+    assert "0 done now, 2 already done" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ 6: malformed metadata
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[["004"]]', ["entry 0", "[target, source] pairs"]),
+        ('{"004": "982"}', ["holds an object", "[target, source] pairs"]),
+        ('[["004", "982"]', ["not valid JSON", "line 1"]),
+        ("null", ["holds null"]),
+    ],
+)
+def test_malformed_split_file_is_a_one_line_error(
+    tmp_path: Path, text: str, words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "train.json").write_text(text)
+    argv = _preprocess(tmp_path, tmp_path / "out", "--splits", "train", dataset="ffpp")
+    assert main(argv) == 2
+    _one_line_error(capsys, str(tmp_path / "splits" / "train.json"), *words)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[]", ["holds a list", "JSON object mapping video file names"]),
+        ("null", ["holds null"]),
+        ('{"a.mp4": "FAKE"}', ["'a.mp4' is a string", '"label": "FAKE"']),
+        ('{"a.mp4": {"label": "MAYBE"}}', ["label of a.mp4 must be REAL or FAKE"]),
+        ('{"a.mp4": ', ["not valid JSON", "line 1"]),
+    ],
+)
+def test_malformed_dfdc_metadata_is_a_one_line_error(
+    tmp_path: Path, text: str, words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    part = tmp_path / "dfdc_train_part_0"
+    part.mkdir()
+    (part / "metadata.json").write_text(text)
+    assert main(_preprocess(tmp_path, tmp_path / "out", dataset="dfdc")) == 2
+    _one_line_error(capsys, str(part / "metadata.json"), *words)
+
+
+def test_an_empty_split_names_the_splits_the_manifest_holds(tmp_path: Path) -> None:
+    path = _manifest(tmp_path / "dfdc", ["000000.png", "000000.png"], split="train")
+    assert load_rows(path, split="test") == []  # the default still allows an empty selection
+    with pytest.raises(ValueError, match=r"no frames with a face in split 'test' .*'train' \(2"):
+        load_rows(path, split="test", allow_empty=False)
+    with pytest.raises(ValueError, match=r"split 'val' .*manifest\.csv.*'train' \(2 frames\)"):
+        FrameDataset(path, split="val", allow_empty=False)
+    with pytest.raises(ValueError, match=r"matching videos \['nope'\].*'train'"):
+        load_rows(path, split=None, videos=["nope"], allow_empty=False)

@@ -39,10 +39,10 @@ test-all: lint
 
 ## make demo: train and evaluate SFCL-HCMF on the embedded data set (CPU preset, < 10 min)
 demo: $(STAMP)
-	$(BIN)/python examples/train_sfcl_hcmf.py --preset cpu --out runs/demo
+	$(BIN)/python examples/train_sfcl_hcmf.py --config configs/cpu-demo.yaml --out runs/demo
 
 demo-ablation: $(STAMP)
-	$(BIN)/python examples/train_sfcl_hcmf.py --preset cpu --out runs/demo-ablation --ablations
+	$(BIN)/python examples/train_sfcl_hcmf.py --config configs/cpu-demo.yaml --out runs/demo-ablation --ablations
 
 ## make bench: speed of the layers and the detector against their baselines (JSON + docs table)
 bench: $(STAMP)

@@ -6,9 +6,14 @@ installed packages), fakes are self-blended versions of them, both JPEG-compress
 photographs. This is a proxy task for checking that the detector learns frequency and blending
 traces, not FaceForensics++: its numbers say nothing about the paper's benchmarks.
 
-    python examples/train_sfcl_hcmf.py --preset cpu --out runs/demo          # make demo
-    python examples/train_sfcl_hcmf.py --preset cpu --ablations              # make demo-ablation
-    python examples/train_sfcl_hcmf.py --preset paper --device cuda          # the paper's model
+    python examples/train_sfcl_hcmf.py --config configs/cpu-demo.yaml --out runs/demo   # make demo
+    python examples/train_sfcl_hcmf.py --ablations                 # make demo-ablation
+    python examples/train_sfcl_hcmf.py --preset paper --device cuda   # the paper's model
+    python examples/train_sfcl_hcmf.py --set train.lr=3e-4        # one setting changed
+
+The training itself is :func:`freqforensics.training.train` on the recipe
+``configs/cpu-demo.yaml``; ``freqforensics train --config configs/cpu-demo.yaml --out DIR``
+trains the same model from the command line.
 
 Writes to ``--out``: ``best.safetensors`` (checkpoint), ``metrics.csv`` (per epoch),
 ``roc.png``, ``figure7_sida.png`` (the paper's Figure 7 on this data), ``results.json``.
@@ -21,28 +26,34 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from freqforensics import SIDA
+from freqforensics.config import RunConfig, config_to_dict, load_config
 from freqforensics.data.synthetic import SelfBlendedFaces
-from freqforensics.engine import TrainConfig, Trainer, collate_batch, predict
-from freqforensics.metrics import evaluate_predictions, format_table
-from freqforensics.models import SFCLHCMF, SFCLHCMFConfig, preset
+from freqforensics.engine import collate_batch
+from freqforensics.metrics import format_table
+from freqforensics.training import train
 
-#: Training settings per preset: (train samples per epoch, val, test, TrainConfig changes).
-SETTINGS: dict[str, dict[str, Any]] = {
-    "cpu": {"train": 1024, "val": 256, "test": 512,
-            "train_config": dict(epochs=6, batch_size=32, lr=1e-3, scheduler="cosine",
-                                 warmup_steps=10)},
-    "paper": {"train": 20000, "val": 2000, "test": 4000,
-              "train_config": dict(epochs=20, batch_size=20, lr=1e-3)},
-    "smoke": {"train": 16, "val": 8, "test": 8,
-              "train_config": dict(epochs=1, batch_size=8, lr=1e-3)},
+#: The recipe ``make demo`` runs (``freqforensics train --config configs/cpu-demo.yaml`` is the
+#: same training from the command line).
+RECIPE = Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.yaml"
+
+#: Presets as changes to the recipe: ``cpu`` is the recipe itself; ``paper`` the paper's model
+#: on more data (a GPU job); ``smoke`` a tiny run for the test suite.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {},
+    "paper": {"model": {"name": "sfcl_hcmf"},
+              "data": {"train_samples": 20000, "val_samples": 2000, "test_samples": 4000},
+              "train": {"epochs": 20, "batch_size": 20, "scheduler": "none",
+                        "warmup_steps": 0}},
+    "smoke": {"model": {"img_size": 64, "embed_dim": 32, "num_heads": 2,
+                        "sbcm_channels": [4, 8, 8]},
+              "data": {"train_samples": 16, "val_samples": 8, "test_samples": 8},
+              "train": {"epochs": 1, "batch_size": 8, "scheduler": "none", "warmup_steps": 0}},
 }
 
 ABLATIONS: dict[str, dict[str, bool]] = {
@@ -54,44 +65,35 @@ ABLATIONS: dict[str, dict[str, bool]] = {
 }
 
 
-def model_config(name: str) -> SFCLHCMFConfig:
-    if name == "smoke":
-        return preset("cpu", img_size=64, embed_dim=32, num_heads=2, sbcm_channels=(4, 8, 8))
-    return preset(name)
-
-
-def run_variant(
-    cfg: SFCLHCMFConfig, settings: dict[str, Any], args: argparse.Namespace, out: Path
-) -> dict[str, Any]:
-    """Train one configuration and evaluate its best checkpoint on the test photos."""
-    size, seed = cfg.img_size, args.seed
-    train = SelfBlendedFaces("train", size=size, length=settings["train"], seed=seed)
-    val = SelfBlendedFaces("val", size=size, length=settings["val"], seed=seed,
-                           fresh_every_epoch=False)
-    test = SelfBlendedFaces("test", size=size, length=settings["test"], seed=seed,
-                            fresh_every_epoch=False)
-    changes = dict(settings["train_config"])
+def run_config(args: argparse.Namespace, switches: dict[str, bool]) -> RunConfig:
+    """The recipe with the preset's changes, the ablation switches and the flags."""
+    values = {name: dict(section) for name, section in PRESETS[args.preset].items()}
+    values.setdefault("model", {}).update(switches)
+    values.setdefault("train", {})["seed"] = args.seed
     if args.epochs is not None:
-        changes["epochs"] = args.epochs
-    tcfg = TrainConfig(seed=seed, device=args.device, progress=not args.quiet, **changes)
-    torch.manual_seed(seed)
-    model = SFCLHCMF(cfg)
+        values["train"]["epochs"] = args.epochs
+    values["runtime"] = {"device": args.device, "quiet": args.quiet, "threads": args.threads}
+    return load_config(args.config, values=values, overrides=args.set)
+
+
+def run_variant(config: RunConfig, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """Train one configuration and evaluate its best checkpoint on the test photos."""
+    from freqforensics.models import SFCLHCMF
+
     t0 = time.perf_counter()
-    result = Trainer(model, train, val, tcfg, out).fit(resume=not args.restart)
+    outcome = train(config, out, restart=args.restart, echo=lambda line: None)
     train_s = time.perf_counter() - t0
-    best = SFCLHCMF.from_checkpoint(out / "best.safetensors")
-    loader = DataLoader(test, batch_size=64, collate_fn=collate_batch)
-    ids, labels, probs = predict(best, loader, device=tcfg.device if tcfg.device != "auto"
-                                 else ("cuda" if torch.cuda.is_available() else "cpu"))
-    metrics = evaluate_predictions(ids, labels, probs)
+    assert outcome.best_checkpoint is not None and outcome.test_predictions is not None
+    _, labels, probs = outcome.test_predictions
+    best = SFCLHCMF.from_checkpoint(outcome.best_checkpoint)
     return {
-        "config": json.loads(cfg.to_json()),
-        "train_config": asdict(tcfg),
-        "best_epoch": result.best_epoch,
-        "best_val_auc": result.best_val_auc,
+        "config": config_to_dict(config)["model"],
+        "run_config": config_to_dict(config),
+        "best_epoch": outcome.result.best_epoch,
+        "best_val_auc": outcome.result.best_val_auc,
         "train_seconds": train_s,
         "parameters": best.num_parameters(),
-        "test": metrics,
+        "test": outcome.test,
         "labels": labels.tolist(),
         "probs": probs.tolist(),
     }
@@ -113,11 +115,16 @@ def sida_figure(size: int, seed: int, n: int, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=sorted(SETTINGS), default="cpu")
+    parser.add_argument("--config", type=Path, default=RECIPE,
+                        help="the run's recipe (default: configs/cpu-demo.yaml)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                        help="changes to the recipe: cpu (none), paper, smoke")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one setting of the recipe (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     parser.add_argument("--ablations", action="store_true",
                         help="also train the four ablations (paper Tables 3 and 4)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--restart", action="store_true", help="ignore an earlier run in --out")
@@ -125,19 +132,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    settings = SETTINGS[args.preset]
-    base = model_config(args.preset)
     variants = ABLATIONS if args.ablations else {"full": {}}
+    base = run_config(args, {})
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     results: dict[str, Any] = {}
     for name, switches in variants.items():
         out = args.out if len(variants) == 1 else args.out / name.replace("w/o ", "no_").lower()
-        print(f"== {name}: training on the embedded data ({settings['train']} fresh samples per "
-              f"epoch), writing to {out}", flush=True)
-        results[name] = run_variant(base.replace(**switches), settings, args, out)
+        print(f"== {name}: training on the embedded data ({base.data.train_samples} fresh "
+              f"samples per epoch), writing to {out}", flush=True)
+        results[name] = run_variant(run_config(args, switches), args, out)
         if len(variants) > 1:  # keep what is done: a long ablation run can be cut off
             partial = {k: v["test"]["frame"] for k, v in results.items()}
             (args.out / "results_partial.json").write_text(json.dumps(partial, indent=2))
@@ -146,10 +150,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     plot_roc({k: (v["labels"], v["probs"]) for k, v in results.items()},
              path=args.out / "roc.png", title="SFCL-HCMF, embedded self-blended test photos")
-    sida_figure(base.img_size, args.seed, min(256, settings["test"]),
+    sida_figure(base.model.img_size, args.seed, min(256, base.data.test_samples),
                 args.out / "figure7_sida.png")
     summary = {
         "data": "embedded self-blended crops (freqforensics.data.synthetic), held-out photos",
+        "config": str(args.config),
         "preset": args.preset,
         "seconds": time.perf_counter() - t0,
         "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (args.out / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     table = {name: r["test"]["frame"] for name, r in results.items()}
     print()
-    print(f"Test set: {settings['test']} crops of held-out photos (frame level)")
+    print(f"Test set: {base.data.test_samples} crops of held-out photos (frame level)")
     print(format_table(table))
     print(f"\nwrote {args.out}/ (best.safetensors, metrics.csv, roc.png, figure7_sida.png, "
           f"results.json) in {summary['seconds']:.0f} s")

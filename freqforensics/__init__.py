@@ -5,9 +5,9 @@ reference detector assembled from them, and the data and training pipeline aroun
 """
 
 from freqforensics import functional
-from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT
 from freqforensics.evaluation import evaluate
 from freqforensics.inference import Detector
+from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT
 from freqforensics.models.registry import create_model, list_models
 
 __version__ = "0.1.0"

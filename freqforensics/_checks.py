@@ -151,3 +151,23 @@ def check_param_dtype(x: torch.Tensor, name: str, dtype: torch.dtype, owner: str
             f"the input ({name}.to({dtype})) or the {owner} module (.to({x.dtype})), or run "
             "under torch.autocast"
         )
+
+
+def resolve_device(spec: object, name: str = "device") -> torch.device:
+    """Parse a device argument: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda[:i]"``.
+
+    Raises:
+        ValueError: an unknown spec, or CUDA asked for on a machine without it.
+    """
+    if isinstance(spec, torch.device):
+        device = spec
+    elif spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(spec)  # type: ignore[call-overload]
+        except (RuntimeError, TypeError):
+            raise ValueError(f"{name} must be auto, cpu or cuda[:i], got {spec!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} {spec}: CUDA is not available on this machine; use cpu")
+    return device

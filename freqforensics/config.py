@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,15 +155,16 @@ class RuntimeSection:
         threads: torch CPU threads (``null``: torch's default).
         workers: data loader worker processes.
         quiet: no progress bars.
-        tf32: allow TF32 matmuls and convolutions on CUDA (faster on Ampere and later; the
-            block DCT stays exact float32 either way).
+        tf32: ``true`` allows TF32 matmuls and convolutions on CUDA (faster on Ampere and
+            later), ``false`` forbids both, ``null`` leaves torch's defaults; the block DCT
+            stays exact float32 either way.
     """
 
     device: str = "auto"
     threads: int | None = None
     workers: int = 0
     quiet: bool = False
-    tf32: bool = False
+    tf32: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ class RunConfig:
 #: Settings that do not change what a run computes: a rerun may change them freely.
 RESULT_NEUTRAL: frozenset[str] = frozenset(
     {"runtime.device", "runtime.threads", "runtime.workers", "runtime.quiet", "train.epochs"}
+    | {"train.precise_bn"}  # post-processing of the final weights, redone on each run
 )
 
 
@@ -198,17 +200,22 @@ def _user_error(err: Exception, source: str) -> ValueError:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: Sequence[str] = (), model: str | None = None
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    model: str | None = None,
+    values: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunConfig:
     """Build a :class:`RunConfig` from defaults, an optional YAML file and dotted overrides.
 
     Args:
         path: a YAML recipe (``configs/*.yaml``) or a run's ``config.yaml``; ``None``: the
             defaults.
-        overrides: ``section.key=value`` strings applied after the file, in order (YAML
-            syntax for values: ``model.sbcm_channels=[8,16,32]``, ``data.val_split=null``).
-        model: the registered model name when neither the file nor the overrides give
-            ``model.name``.
+        overrides: ``section.key=value`` strings applied last, in order (YAML syntax for
+            values: ``model.sbcm_channels=[8,16,32]``, ``data.val_split=null``).
+        model: the registered model name when neither the file, ``values`` nor the overrides
+            give ``model.name``.
+        values: ``{section: {key: value}}`` applied after the file and before ``overrides``
+            (the command line's flags), typed and validated like the file.
 
     Raises:
         ValueError: a missing or malformed file, an unknown key, a value of the wrong type or
@@ -222,19 +229,22 @@ def load_config(
                 raise FileNotFoundError(f"config file not found: {path}")
             raw = oc.OmegaConf.load(path)
             if not isinstance(raw, oc.DictConfig):
-                raise ValueError(f"{path}: expected a mapping of sections, got a list")
+                raise ValueError(
+                    f"{path}: expected a mapping of sections (model, data, train, runtime)"
+                )
         else:
             raw = oc.OmegaConf.create()
         for item in overrides:
             if "=" not in item or not item.split("=", 1)[0].strip():
                 raise ValueError(f"override must look like section.key=value, got {item!r}")
         dots = oc.OmegaConf.from_dotlist(list(overrides))
-        untyped = oc.OmegaConf.merge(raw, dots)
+        given = oc.OmegaConf.create(_plain(dict(values or {})))
+        untyped = oc.OmegaConf.merge(raw, given, dots)
         name = oc.OmegaConf.select(untyped, "model.name", default=None) or model or DEFAULT_MODEL
         if name not in list_models():
             raise ValueError(f"model.name must be one of {list_models()}, got {name!r}")
         schema = oc.OmegaConf.structured(RunConfig(model=ModelSection.from_registry(name)))
-        merged = oc.OmegaConf.merge(schema, raw, dots)
+        merged = oc.OmegaConf.merge(schema, raw, given, dots)
         config = oc.OmegaConf.to_object(merged)
     except oc.errors.OmegaConfBaseException as err:
         raise _user_error(err, source) from None

@@ -25,31 +25,54 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from freqforensics._checks import check_rgb_uint8
+from freqforensics._checks import check_rgb_uint8, resolve_device
 from freqforensics.layers.sida import SIDA
 
-__all__ = ["Detector", "FramePrediction", "Prediction", "read_image", "model_input_size"]
+if TYPE_CHECKING:
+    from freqforensics.data.faces import FaceBox
+
+__all__ = [
+    "Detector",
+    "FramePrediction",
+    "Prediction",
+    "ImageError",
+    "read_image",
+    "model_input_size",
+]
+
+
+class ImageError(ValueError):
+    """An image file cannot be read (missing, truncated, not an image): a ``ValueError``.
+
+    Attributes:
+        path: the file.
+        reason: what the decoder said.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason}")
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as an RGB ``uint8`` array ``(H, W, 3)`` (Pillow).
 
     Raises:
-        VideoError: the file is missing, truncated or not an image (a ``ValueError`` naming
+        ImageError: the file is missing, truncated or not an image (a ``ValueError`` naming
             the file).
     """
     from freqforensics.data.codecs import read_rgb
-    from freqforensics.data.video import VideoError
 
     try:
         return read_rgb(path)
     except OSError as err:
-        raise VideoError(path, f"cannot read image ({err})") from err
+        raise ImageError(path, str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -109,14 +132,21 @@ class Prediction:
         return [f for f in self.frames if f.status == "error"]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (boxes as lists)."""
+        """Plain data for JSON: what ``freqforensics predict --json`` prints."""
+        frames = []
+        for f in self.frames:
+            entry: dict[str, Any] = {"frame_index": f.index}
+            if self.kind != "video" and f.source is not None:
+                entry["file"] = f.source
+            entry.update(box=None if f.box is None else list(f.box), status=f.status,
+                         fake_probability=f.fake_probability)
+            if f.error is not None:
+                entry["error"] = f.error
+            frames.append(entry)
         return {
             "input": self.input,
             "type": self.kind,
-            "frames": [
-                {k: (list(v) if k == "box" and v is not None else v) for k, v in f.__dict__.items()}
-                for f in self.frames
-            ],
+            "frames": frames,
             "frames_with_face": self.frames_with_face,
             "frames_without_face": sum(f.status == "no_face" for f in self.frames),
             "frames_with_error": len(self.errors),
@@ -124,19 +154,6 @@ class Prediction:
             "label": self.label,
             "threshold": self.threshold,
         }
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        ) from None
 
 
 def model_input_size(model: torch.nn.Module) -> int:
@@ -180,7 +197,7 @@ class Detector:
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not 0.0 <= float(threshold) <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.image_size = model_input_size(model)
         self.detect = bool(detect)
@@ -236,18 +253,40 @@ class Detector:
             image = (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
         return check_rgb_uint8(image, "image")
 
+    def face_crop(
+        self, image: np.ndarray, detect: bool | None = None
+    ) -> tuple[np.ndarray | None, FaceBox | None]:
+        """The face crop of an RGB ``uint8`` frame, as training crops it, and its box.
+
+        Args:
+            image: the frame.
+            detect: find the face (default: the detector's ``detect``); ``False`` returns
+                ``(image, None)``.
+
+        Returns:
+            ``(crop, box)``, or ``(None, None)`` when no face is found.
+        """
+        from freqforensics.data.faces import crop_face
+
+        check_rgb_uint8(image, "image")
+        if not (self.detect if detect is None else detect):
+            return image, None
+        box = self._detector()(image)
+        if box is None:
+            return None, None
+        return crop_face(image, box), box
+
     def _frame(
         self, index: int, source: str | None, image: np.ndarray, detect: bool
     ) -> FramePrediction:
-        from freqforensics.data.faces import crop_face
-
-        if not detect:
-            return FramePrediction(index, source, "ok", None, self.score_crop(image))
-        box = self._detector()(image)
-        if box is None:
+        crop, box = self.face_crop(image, detect)
+        if crop is None:
             return FramePrediction(index, source, "no_face")
-        coords = (box.x0, box.y0, box.x1, box.y1)
-        return FramePrediction(index, source, "ok", coords, self.score_crop(crop_face(image, box)))
+        coords = None if box is None else (box.x0, box.y0, box.x1, box.y1)
+        try:
+            return FramePrediction(index, source, "ok", coords, self.score_crop(crop))
+        except ValueError as err:  # e.g. a face crop under 16 x 16 pixels
+            return FramePrediction(index, source, "error", coords, error=" ".join(str(err).split()))
 
     def _result(self, input_: str, kind: str, frames: list[FramePrediction]) -> Prediction:
         scored = [f.fake_probability for f in frames if f.fake_probability is not None]
@@ -255,12 +294,10 @@ class Detector:
         return Prediction(input_, kind, frames, mean, self.threshold)
 
     def _file_frame(self, index: int, path: Path) -> FramePrediction:
-        from freqforensics.data.video import VideoError
-
         try:
             image = read_image(path)
-        except VideoError as err:
-            return FramePrediction(index, str(path), "error", error=err.reason)
+        except ImageError as err:
+            return FramePrediction(index, str(path), "error", error=str(err))
         return self._frame(index, str(path), image, self.detect)
 
     # -------------------------------------------------------------------------- public API
@@ -315,12 +352,20 @@ class Detector:
 
     def predict(self, path: str | Path, frames: int = 32) -> Prediction:
         """Dispatch on the input: a folder, a video (by suffix) or an image."""
-        from freqforensics.data.readers import VIDEO_EXTENSIONS
+        from freqforensics.data.readers import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
         path = Path(path)
         if path.is_dir():
             return self.predict_folder(path)
-        if path.suffix.lower() in VIDEO_EXTENSIONS:
+        if not path.is_file():
+            raise FileNotFoundError(f"input not found: {path}")
+        suffix = path.suffix.lower()
+        if suffix in VIDEO_EXTENSIONS:
             return self.predict_video(path, frames)
-        return self.predict_image(path)
+        if suffix in IMAGE_EXTENSIONS:
+            return self.predict_image(path)
+        raise ValueError(
+            f"path must be an image ({', '.join(sorted(IMAGE_EXTENSIONS))}), a folder of "
+            f"images or a video ({', '.join(sorted(VIDEO_EXTENSIONS))}), got {path}"
+        )
 

@@ -177,11 +177,11 @@ def test_user_errors_exit_2(
     _one_line_error(capsys, "INPUT not found")
     (tmp_path / "x.txt").write_text("hello")
     assert main(["predict", str(tmp_path / "x.txt"), "--checkpoint", str(checkpoint)]) == 2
-    _one_line_error(capsys, "INPUT must be")
+    _one_line_error(capsys, "must be an image", "x.txt")
     out = tmp_path / "run"
     argv = ["train", "--manifest", str(manifest), "--out", str(out), *TINY_ARGS]
     assert main([*argv, "--pseudo-fakes", "--batch-size", "3"]) == 2
-    _one_line_error(capsys, "--batch-size must be even")
+    _one_line_error(capsys, "batch_size (--batch-size) must be even")
     assert main([*argv, "--image-size", "32"]) == 2
     _one_line_error(capsys, "img_size")
 
@@ -486,7 +486,7 @@ def test_train_pseudo_fakes_tiny(
     assert SFCLHCMF.from_checkpoint(out / "best.safetensors").config.img_size == 64
     # a different model in the same --out is refused unless --restart
     assert main([*argv, "--embed-dim", "16"]) == 2
-    _one_line_error(capsys, "another model configuration")
+    _one_line_error(capsys, "model.embed_dim (--embed-dim): 32 -> 16")
 
 
 # ------------------------------------------------------------------------------------ explain

@@ -276,13 +276,13 @@ class TestNoPickle:
             assert main(_argv(manifest, out, "--precise-bn", "1")) == 2
             _one_line_error(capsys, *words, "--restart")
             assert not marker.exists(), name
-            assert not (out / "train_args.json").exists()  # refused before any write
+            assert not (out / "config.yaml").exists()  # refused before any write
             assert main(_argv(manifest, out, "--precise-bn", "1", "--restart")) == 0
             assert not marker.exists(), name
         # everything else the trainer reads or writes: ignored (rewritten) in a fresh run
         out = tmp_path / "others"
         out.mkdir()
-        others = ["best.safetensors", "metrics.csv", "train_args.json", "model_config.json"]
+        others = ["best.safetensors", "metrics.csv", "config.yaml", "train_args.json"]
         others += ["precise_bn.json", ".lock", ".last.safetensors.1.tmp"]
         for name in others:
             _plant(out / name, marker)
@@ -294,8 +294,8 @@ class TestNoPickle:
     @pytest.mark.parametrize(
         ("name", "code", "words"),
         [
-            ("train_args.json", 2, ("cannot read", "train_args.json", "--restart")),
-            ("model_config.json", 2, ("cannot read", "model_config.json", "--restart")),
+            ("config.yaml", 2, ("cannot read", "config.yaml", "--restart")),
+            ("train_args.json", 0, ()),  # written by older versions; never read
             ("best.safetensors", 2, ("cannot load checkpoint", "best.safetensors")),
             ("metrics.csv", 0, ()),
             ("precise_bn.json", 0, ()),
@@ -351,11 +351,11 @@ class TestCorruptState:
         out = _copy(finished, tmp_path)
         data = (out / "last.safetensors").read_bytes()
         (out / "last.safetensors").write_bytes(data[: len(data) // 2])
-        args_before = (out / "train_args.json").read_bytes()
+        args_before = (out / "config.yaml").read_bytes()
         capsys.readouterr()
         assert main(_argv(manifest, out, "--epochs", "2")) == 2
         _one_line_error(capsys, "last.safetensors", "truncated", "--restart")
-        assert (out / "train_args.json").read_bytes() == args_before
+        assert (out / "config.yaml").read_bytes() == args_before
 
 
 # ---------------------------------------------------------- item 7: drift and concurrency
@@ -369,12 +369,15 @@ class TestRunSettings:
         }
         capsys.readouterr()
         assert main(_argv(manifest, out, "--lr", "0.01", "--seed", "3")) == 2
-        err = _one_line_error(capsys, "--lr 0.001 -> 0.01", "--seed 0 -> 3", "--restart")
-        assert "--epochs 1" not in err and "--max-steps" not in err  # only what differs
+        err = _one_line_error(
+            capsys, "train.lr (--lr): 0.001 -> 0.01", "train.seed (--seed): 0 -> 3", "--restart"
+        )
+        assert "epochs" not in err.split("settings:")[1].split(";")[0]  # only what differs
+        assert "max_steps" not in err
         after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"}
         assert after == before  # nothing was rewritten
         assert main(_argv(manifest, out, "--embed-dim", "16")) == 2
-        _one_line_error(capsys, "another model configuration", "embed_dim 32 -> 16")
+        _one_line_error(capsys, "other settings", "model.embed_dim (--embed-dim): 32 -> 16")
 
     def test_cli_more_epochs_extend_and_neutral_settings_may_differ(
         self, finished: Path, manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -388,7 +391,7 @@ class TestRunSettings:
         assert load_train_state(out / "last.safetensors", tensors=False)["epoch"] == 2
         capsys.readouterr()
         assert main(_argv(manifest, out, "--epochs", "1")) == 2  # fewer epochs: refused
-        _one_line_error(capsys, "--epochs 2 -> 1")
+        _one_line_error(capsys, "train.epochs (--epochs): 2 -> 1")
 
     def test_trainer_refuses_other_settings(self, tmp_path: Path) -> None:
         _trainer(tmp_path, _cfg(epochs=1)).fit()

@@ -1,0 +1,210 @@
+"""``freqforensics preprocess``: a dataset folder to face crops and a manifest (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from freqforensics.cli._common import (
+    FFPP_METHODS,
+    SPLITS,
+    CLIError,
+    face_options,
+    positive_int,
+)
+from freqforensics.data.sources import DATASETS  # noqa: E402
+
+#: Exit status of ``preprocess`` when it finished but some listed inputs could not be read.
+EXIT_NOT_READ = 3
+
+
+def run(args: argparse.Namespace) -> int:
+    """``freqforensics preprocess``: videos -> face crops + manifest (exit 3: some not read)."""
+    from collections import Counter
+
+    from freqforensics._io import RunLockedError, safe_component
+    from freqforensics.data import load_manifest, preprocess
+    from freqforensics.data.sources import read_dataset
+
+    if args.name is not None:
+        safe_component(args.name, "--name")
+    records, notes = read_dataset(
+        args.dataset, args.root, splits=args.splits, methods=args.methods,
+        compression=args.compression, skip_missing=args.skip_missing,
+        val_fraction=args.val_fraction, seed=args.seed, val_parts=args.val_parts,
+        video_dir=args.video_dir, name=args.name, folder_split=args.folder_split,
+        videos=args.videos,
+    )
+    for note in notes:
+        print(note.replace("skip_missing:", "--skip-missing:"))
+    t0 = time.perf_counter()
+    try:
+        report = preprocess(
+            records,
+            args.out,
+            frames_per_video=args.frames,
+            workers=args.workers,
+            scale=args.scale,
+            upsample=args.upsample,
+            progress=not args.quiet,
+            retry_errors=args.retry_errors,
+        )
+    except RunLockedError as err:
+        raise CLIError(str(err)) from None
+    seconds = time.perf_counter() - t0
+    done = len(report.processed) - len(report.errors) - len(report.missing)
+    print(
+        f"videos: {len(records)} listed, {done} done now, {len(report.skipped)} already done "
+        f"(skipped), {len(report.errors)} errors, {len(report.missing)} missing "
+        f"({seconds:.1f} s)"
+    )
+    print(
+        f"frames (this run): {report.counts.get('ok', 0)} ok, "
+        f"{report.counts.get('no_face', 0)} no_face"
+    )
+    for video_id, message in sorted(report.errors.items()):
+        print(f"  error: {video_id}: {message}")
+    for dataset, path in sorted(report.manifests.items()):
+        rows = load_manifest(path)
+        ok = Counter(r.split for r in rows if r.status == "ok")
+        no_face = sum(r.status == "no_face" for r in rows)
+        per_split = ", ".join(f"{s} {ok[s]}" for s in SPLITS if ok[s])
+        print(
+            f"manifest {dataset}: {path} ({sum(ok.values())} frames with a face: "
+            f"{per_split or 'none'}; {no_face} no_face)"
+        )
+    if not report.not_read:
+        return 0
+    earlier = {k: v for k, v in report.not_read.items() if k not in report.processed}
+    for video_id, message in sorted(earlier.items())[:20]:
+        print(f"  not read in an earlier run: {video_id}: {message}")
+    if len(earlier) > 20:
+        print(f"  ... and {len(earlier) - 20} more not read in earlier runs")
+    print(
+        f"finished, but {len(report.not_read)} of the {len(records)} listed videos could not be "
+        f"read ({len(earlier)} of them in an earlier run; --retry-errors redoes unreadable ones); "
+        f"they are recorded in the manifest as video_error or missing (exit status "
+        f"{EXIT_NOT_READ})"
+    )
+    return EXIT_NOT_READ
+
+
+EPILOG = """\
+Writes <out>/<dataset>/manifest.csv and the face crops (lossless PNG, original resolution,
+1.3x dlib box snapped to the 8-pixel grid of the frame). Rerunning the same command resumes:
+finished videos are skipped. An out folder made with other --frames/--scale/--upsample is
+refused: use one folder per setting (e.g. 270 frames for train, 50 for val/test). One run at a
+time per --out: a second one fails at once. Paths in the metadata that leave --root, folders
+that cannot be listed and broken links are never read: like corrupt and missing videos they
+are listed in the summary and recorded in the manifest (status video_error or missing).
+
+exit status: 0 every listed video was read; 3 finished, but some listed videos could not be
+read (unreadable, corrupt, refused or missing; --skip-missing leaves absent files out); 2 a
+user error (bad arguments, malformed metadata, --out in use); 130 interrupted (rerun to resume).
+
+examples:
+  freqforensics preprocess --dataset ffpp --root /data/FaceForensics++ --out crops/ffpp-c23 \\
+      --compression c23 --splits train --frames 270 --workers 8
+  freqforensics preprocess --dataset ffpp --root /data/FaceForensics++ --out crops/ffpp-c23-eval \\
+      --compression c23 --splits val test --frames 50
+  freqforensics preprocess --dataset celebdf --root /data/Celeb-DF-v2 --out crops/celebdf \\
+      --splits test --frames 50
+  freqforensics preprocess --dataset dfdc-test --root /data/dfdc_test/labels.csv \\
+      --out crops/dfdc --frames 50
+  freqforensics preprocess --dataset folder --root my_videos --out crops/mine --frames 32
+"""
+
+
+def register(command: Any) -> None:
+    """Add the subcommand (``command(name, help, epilog)`` makes its parser)."""
+    p = command(
+        "preprocess",
+        "Sample frames, crop the largest face, write PNG crops and a manifest (resumable).",
+        EPILOG,
+    )
+    p.add_argument("--dataset", choices=DATASETS, required=True, help="layout of --root")
+    p.add_argument(
+        "--root",
+        type=Path,
+        required=True,
+        help="dataset folder (dfdc-test: labels.csv or its folder)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (crops + manifests)")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=FFPP_METHODS,
+        default=["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"],
+        metavar="METHOD",
+        help="ffpp: manipulation methods, among "
+        + ", ".join(FFPP_METHODS)
+        + " (default: the four of the paper, all but FaceShifter)",
+    )
+    p.add_argument(
+        "--compression", choices=("raw", "c23", "c40"), default="c23", help="ffpp: compression"
+    )
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        choices=SPLITS,
+        default=list(SPLITS),
+        metavar="SPLIT",
+        help="splits to process: train, val, test (default: all three)",
+    )
+    p.add_argument(
+        "--frames",
+        type=positive_int,
+        default=32,
+        help="frames sampled evenly per video (paper: 270 train, 50 test)",
+    )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: all CPUs)",
+    )
+    face_options(p)
+    p.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="leave out videos the metadata lists but the disk lacks (partial downloads) "
+        "instead of recording them as 'missing' in the manifest",
+    )
+    p.add_argument(
+        "--retry-errors", action="store_true", help="redo videos that failed in an earlier run"
+    )
+    p.add_argument(
+        "--videos",
+        nargs="+",
+        default=None,
+        metavar="PATTERN",
+        help="only videos whose id or name matches one of these shell patterns",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="celebdf: share of the non-test videos put in val",
+    )
+    p.add_argument("--seed", type=int, default=0, help="celebdf: seed of the val selection")
+    p.add_argument(
+        "--val-parts", type=int, nargs="*", default=[], help="dfdc: part numbers used as val"
+    )
+    p.add_argument(
+        "--video-dir",
+        type=Path,
+        default=None,
+        help="dfdc-test: folder of the videos (default: beside labels.csv)",
+    )
+    p.add_argument("--name", default=None, help="folder: dataset name (default: the folder's name)")
+    p.add_argument(
+        "--folder-split",
+        choices=SPLITS,
+        default="test",
+        help="folder: split of files not under train/val/test subfolders",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)

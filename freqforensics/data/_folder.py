@@ -64,18 +64,12 @@ def read_folder(
                 rel = path.relative_to(directory)
                 if path.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
                     rel = rel.with_suffix("")  # a file; a folder keeps its whole name
+                parts = (name, part_split, label_dir, rel.as_posix())
+                video_id = "/".join(p for p in parts if p != ".")
+                method = "fake" if label else "original"
                 records.append(
-                    VideoRecord(
-                        path=path,
-                        label=label,
-                        split=part_split,
-                        dataset=name,
-                        method="fake" if label else "original",
-                        compression="",
-                        video_id="/".join(
-                            p for p in (name, part_split, label_dir, rel.as_posix()) if p != "."
-                        ),
-                        error=problem,
+                    VideoRecord.listed(
+                        path, label, part_split, name, method, "", video_id, problem=problem
                     )
                 )
     if not records:

@@ -21,11 +21,11 @@ import torch
 from torch.utils.data import Dataset
 
 from freqforensics.data.preprocess import ManifestRow, load_manifest
+from freqforensics.data.readers import SPLITS
 from freqforensics.layers.sida import SIDA
 
 __all__ = ["FrameDataset", "collate_frames", "load_rows", "match_video", "prepare_crop"]
 
-_SPLITS = ("train", "val", "test")
 
 
 def _as_list(value: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -82,8 +82,8 @@ def load_rows(
     Returns:
         The rows, in manifest order.
     """
-    if split is not None and split not in _SPLITS:
-        raise ValueError(f"split must be one of {list(_SPLITS)} or None, got {split!r}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)} or None, got {split!r}")
     if label is not None and label not in (0, 1):
         raise ValueError(f"label must be 0 (real), 1 (fake) or None, got {label!r}")
     paths = _as_list(manifest)
@@ -224,8 +224,8 @@ class FrameDataset(Dataset[dict[str, Any]]):
         videos: Sequence[str] | None = None,
         allow_empty: bool = True,
     ) -> None:
-        if split is not None and split not in _SPLITS:
-            raise ValueError(f"split must be one of {list(_SPLITS)} or None, got {split!r}")
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)} or None, got {split!r}")
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
         if real_repeat is None:

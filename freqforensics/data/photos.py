@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from freqforensics.data.codecs import read_rgb
+from freqforensics.data.readers import SPLITS
 
 __all__ = ["SOURCES", "SPLITS", "available_sources", "split_sources", "load_source"]
 
@@ -65,8 +66,6 @@ SOURCES: dict[str, tuple[str, bool, str]] = {
     "cell": ("skimage.data.cell", False, "a cell, microscopy, grayscale"),
 }
 
-#: The split names.
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 _SPLIT_FRACTIONS = {"val": 0.2, "test": 0.2}
 _MIN_SOURCE_SIDE = 128  # photos smaller than this are not usable as sources

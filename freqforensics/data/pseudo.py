@@ -1,18 +1,25 @@
-"""Pseudo-fakes: self-blended fakes made from the *real* face crops of a manifest.
+"""Pseudo-fakes: self-blended fakes made from real faces (SBI, with an ellipse fallback).
 
 Training on self-blended images (Shiohara & Yamasaki, "Detecting Deepfakes with Self-Blended
-Images", CVPR 2022) needs only real videos: each real face crop is paired with a fake made by
-replacing a soft-edged blob of the face with a slightly altered copy of itself
-(:func:`~freqforensics.data.blend.make_self_blended`: resampling, blur or sharpening, a
-shift of a few pixels, small colour changes). The detector learns the blending boundary and the
-local inconsistencies common to face swaps instead of the fingerprints of one manipulation
-method.
+Images", CVPR 2022) needs only real faces: each real face is paired with a fake made by
+replacing the face with a slightly altered copy of itself. The detector learns the blending
+boundary and the local inconsistencies common to face swaps instead of the fingerprints of one
+manipulation method. :class:`PseudoFakeDataset` makes the pairs from the real crops of a
+manifest and/or from real photographs, two ways:
 
-The manifest crops are FaceForensics++ squares, 1.3 times the dlib face box, so the face fills
-about the central 77 % of each side. :func:`make_pseudo_fake` blends only inside the central
-``central`` fraction of the crop (70 % by default) and fades the blend to zero over a margin at
-the edge of that region (so no straight seam appears); everything outside is left exactly
-unchanged, background and hair included.
+- **SBI** (:mod:`freqforensics.data.sbi`, the default) follows the paper's reference code: a
+  landmark hull mask, the reference's source transforms and blend ratios, and the same JPEG
+  re-compression for the real and its fake. It needs the 68 landmarks of each face: a crop's
+  sidecar file (:func:`~freqforensics.data.landmarks.landmarks_path`), or those dlib finds in
+  a photograph.
+- **The ellipse blend** (:func:`make_pseudo_fake`), the fallback for crops without landmarks
+  (and ``method="ellipse"``): :func:`~freqforensics.data.blend.make_self_blended` (a perturbed
+  ellipse of the face's size, resampling, blur or sharpening, a shift of a few pixels, small
+  colour changes) inside the central ``central`` fraction of the crop (70 % by default; the
+  manifest crops are FaceForensics++ squares, 1.3 times the dlib face box, so the face fills
+  about the central 77 % of each side), faded to zero over a margin at the edge of that region
+  (so no straight seam appears); everything outside is left exactly unchanged, background and
+  hair included.
 
 The fakes are made at the crop's original resolution, so the SIDA statistics see the blend and
 the codec's 8x8 grid exactly as they would in a real manipulated video, and only then is the
@@ -21,6 +28,7 @@ image resized for the spatial branch.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,12 +37,27 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from freqforensics._checks import check_choice
 from freqforensics.data.blend import make_self_blended
-from freqforensics.data.codecs import read_rgb
+from freqforensics.data.codecs import jpeg_compress, read_rgb
 from freqforensics.data.dataset import load_rows, prepare_crop
+from freqforensics.data.landmarks import LANDMARKS_SUFFIX, landmarks_path, load_landmarks
+from freqforensics.data.manifest import ManifestRow
+from freqforensics.data.sbi import (
+    PhotoFace,
+    _blend,
+    _pick_target,
+    detect_photo_faces,
+    landmarks_fit,
+)
 from freqforensics.layers.sida import SIDA
 
-__all__ = ["PseudoFakeDataset", "make_pseudo_fake", "central_box", "PSEUDO_SUFFIX"]
+__all__ = ["PseudoFakeDataset", "make_pseudo_fake", "central_box", "PSEUDO_SUFFIX", "METHODS"]
+
+logger = logging.getLogger(__name__)
+
+#: Fakes :class:`PseudoFakeDataset` makes: SBI where landmarks exist, or the ellipse blend.
+METHODS = ("sbi", "ellipse")
 
 #: Suffix of the ``video_id`` of a pseudo-fake: ``"<real video_id>#sbi"``.
 PSEUDO_SUFFIX = "#sbi"
@@ -133,45 +156,73 @@ def make_pseudo_fake(
 
 
 class PseudoFakeDataset(Dataset[dict[str, Any]]):
-    """Real face crops of a manifest, each followed by its self-blended pseudo-fake.
+    """Real faces, each followed by its self-blended pseudo-fake (SBI, ellipse fallback).
 
-    Only the real frames (``label == 0``, status ``ok``) of the manifest(s) are used. Item
-    ``2k`` is real frame ``k``, item ``2k + 1`` its pseudo-fake (:func:`make_pseudo_fake`),
-    so every pair of consecutive items is balanced (train with
-    ``TrainConfig(group_size=2)`` to keep each pair in one batch, as SBI does). An item
-    depends only on ``(seed, epoch, index)``; :meth:`set_epoch` draws fresh blends (and
-    augmentations) every epoch.
+    The real faces are the real frames (``label == 0``, status ``ok``) of the manifest(s)
+    and/or the faces of real photographs (``images``, found with dlib once, at construction,
+    and kept in memory: :func:`~freqforensics.data.sbi.detect_photo_faces`; photos without a
+    face are reported once and skipped). Item ``2k`` is real face ``k``, item ``2k + 1`` its
+    pseudo-fake, so every pair of consecutive items is balanced (train with
+    ``TrainConfig(group_size=2)`` to keep each pair in one batch, as SBI does). An item depends
+    only on ``(seed, epoch, index)``; :meth:`set_epoch` draws fresh blends (and augmentations)
+    every epoch.
+
+    With ``method="sbi"`` (the default) a face with landmarks (a crop's
+    :func:`~freqforensics.data.landmarks.landmarks_path` sidecar, or a photo's detected
+    landmarks) is self-blended as in the SBI reference
+    (:func:`~freqforensics.data.sbi.self_blend_pair`; the real item is the pair's target,
+    which the reference alters half of the time); a crop without usable landmarks falls back to
+    the ellipse blend (:func:`make_pseudo_fake`), counted and logged once
+    (:attr:`ellipse_pairs`). ``method="ellipse"`` uses the ellipse blend for every crop.
 
     Args:
-        manifest: a ``manifest.csv`` (or its folder), or a list of them.
-        split: split whose real frames are used (``None``: all splits).
+        manifest: a ``manifest.csv`` (or its folder), a list of them, or ``None`` (photos
+            only).
+        split: split whose real frames are used (``None``: all splits); manifests only.
         image_size: side ``S`` of the resized ``image``.
         seed: non-negative int behind every random draw.
         videos: keep only videos matching these patterns
-            (:func:`~freqforensics.data.dataset.match_video`), or ``None``.
-        central: fraction of each crop side the blend may touch (0.7: inside the face, the
-            crops being 1.3x face boxes).
+            (:func:`~freqforensics.data.dataset.match_video`), or ``None``; manifests only.
+        central: fraction of each crop side the ellipse blend may touch (0.7: inside the face,
+            the crops being 1.3x face boxes).
         augment: a horizontal flip (both views) and a brightness/contrast jitter (``image``
             only), the same for a real and its fake; defaults to ``split == "train"``.
         fresh_every_epoch: whether :meth:`set_epoch` changes the blends.
         brightness: jitter factor drawn from ``[1 - brightness, 1 + brightness]``.
         contrast: jitter factor drawn from ``[1 - contrast, 1 + contrast]``.
         flip_p: probability of the horizontal flip.
+        images: real photographs: a folder, an image file, or a list of image files or real
+            :class:`~freqforensics.data.VideoRecord` images (see
+            :func:`~freqforensics.data.sbi.detect_photo_faces`); ``None`` for none.
+        method: ``"sbi"`` or ``"ellipse"``.
+        jpeg_p: probability that a pair is JPEG re-compressed, real and fake with the same
+            quality, before the SIDA statistics and the resize (the reference's
+            ``ImageCompression``); defaults to 0.5 with ``augment`` and 0 without.
+        jpeg_quality: ``(low, high)``, the quality drawn uniformly from ``low..high``
+            (the reference: 40-100).
+        swap_p: probability that SBI alters the target instead of the source (the
+            reference: 0.5).
 
     Each item has the keys of :class:`~freqforensics.data.FrameDataset`: ``image`` float32
-    :math:`(3, S, S)` in [0, 1], ``sida`` float32 :math:`(2304,)` of the (blended) crop at
-    its original resolution, ``label`` a float32 scalar tensor (1 = fake), ``video_id`` (the
-    real id, or ``"<real id>#sbi"`` for a fake) and ``frame_index``.
+    :math:`(3, S, S)` in [0, 1], ``sida`` float32 :math:`(2304,)` of the (blended,
+    re-compressed) crop at its original resolution, ``label`` a float32 scalar tensor
+    (1 = fake), ``video_id`` (the real id, or ``"<real id>#sbi"`` for a fake) and
+    ``frame_index``.
+
+    Raises:
+        ValueError: no real face at all, or a bad argument (the message names it).
+        TypeError: ``images`` of another type.
 
     Example:
         >>> ds = PseudoFakeDataset("crops/ffpp/manifest.csv", image_size=128)  # doctest: +SKIP
         >>> [ds[i]["label"].item() for i in range(4)]  # doctest: +SKIP
         [0.0, 1.0, 0.0, 1.0]
+        >>> photos = PseudoFakeDataset(images="faces-real/", image_size=128)  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        manifest: str | Path | Sequence[str | Path],
+        manifest: str | Path | Sequence[str | Path] | None = None,
         split: str | None = "train",
         image_size: int = 380,
         seed: int = 0,
@@ -182,6 +233,12 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         brightness: float = 0.1,
         contrast: float = 0.1,
         flip_p: float = 0.5,
+        *,
+        images: str | Path | Sequence[Any] | None = None,
+        method: str = "sbi",
+        jpeg_p: float | None = None,
+        jpeg_quality: tuple[int, int] = (40, 100),
+        swap_p: float = 0.5,
     ) -> None:
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
@@ -191,26 +248,78 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         for name, value in (("brightness", brightness), ("contrast", contrast)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-        if isinstance(flip_p, bool) or not isinstance(flip_p, (int, float)) or not 0 <= flip_p <= 1:
-            raise ValueError(f"flip_p must be a number in [0, 1], got {flip_p!r}")
-        self.rows = load_rows(manifest, split=split, videos=videos, label=0)
-        if not self.rows:
-            where = f"split {split!r}" if split is not None else "any split"
+        self.method = check_choice(method, "method", METHODS)
+        self.augment = split == "train" if augment is None else bool(augment)
+        probabilities = {"flip_p": flip_p, "swap_p": swap_p}
+        probabilities["jpeg_p"] = (0.5 if self.augment else 0.0) if jpeg_p is None else jpeg_p
+        for name, value in probabilities.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= 1
+            ):
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        self.jpeg_quality_range = _check_quality_range(jpeg_quality)
+        if manifest is None and images is None:
             raise ValueError(
-                f"manifest must list real frames (label 0, status ok) in {where}"
-                + (f" matching videos={list(videos)}" if videos is not None else "")
-                + f", got none in {manifest!s}"
+                "manifest or images must be given (real face crops or real photographs), "
+                "got neither"
             )
+        rows: list[ManifestRow | PhotoFace] = []
+        if manifest is not None:
+            rows.extend(load_rows(manifest, split=split, videos=videos, label=0))
+            if not rows:
+                where = f"split {split!r}" if split is not None else "any split"
+                raise ValueError(
+                    f"manifest must list real frames (label 0, status ok) in {where}"
+                    + (f" matching videos={list(videos)}" if videos is not None else "")
+                    + f", got none in {manifest!s}"
+                )
+        self.skipped_images: list[tuple[str, str]] = []
+        if images is not None:
+            faces, self.skipped_images = detect_photo_faces(images)
+            if not faces:
+                raise ValueError(
+                    f"images must hold photos with a face dlib can find, got none of "
+                    f"{len(self.skipped_images)} in {images!s}"
+                )
+            rows.extend(faces)
+        self.rows = rows
         self.split = split
         self.image_size = image_size
         self.seed = int(seed)
-        self.augment = split == "train" if augment is None else bool(augment)
         self.fresh_every_epoch = bool(fresh_every_epoch)
         self.brightness = float(brightness)
         self.contrast = float(contrast)
         self.flip_p = float(flip_p)
+        self.swap_p = float(swap_p)
+        self.jpeg_p = float(probabilities["jpeg_p"])
         self.epoch = 0
         self.sida = SIDA()
+        self._has_landmarks = [
+            self.method == "sbi"
+            and (isinstance(r, PhotoFace) or landmarks_path(_crop_path(r)).is_file())
+            for r in rows
+        ]
+        self._warned_bad_landmarks = False
+        missing = len(rows) - sum(self._has_landmarks)
+        if self.method == "sbi" and missing:
+            logger.warning(
+                "%d of %d real crops have no landmarks (no %s sidecar next to the crop): they "
+                "get the ellipse blend (make_pseudo_fake) instead of SBI",
+                missing,
+                len(rows),
+                LANDMARKS_SUFFIX,
+            )
+
+    @property
+    def ellipse_pairs(self) -> list[int]:
+        """Pairs whose fake is the ellipse blend (no landmarks, or ``method="ellipse"``).
+
+        Landmarks found unusable only when read (a corrupt sidecar, points off the crop) also
+        fall back, with one warning, but are not listed here.
+        """
+        return [k for k, has in enumerate(self._has_landmarks) if not has]
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (fresh blends and augmentations when ``fresh_every_epoch``).
@@ -231,34 +340,98 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         return [0, 1] * len(self.rows)
 
     def _rng(self, pair: int, stream: int) -> np.random.Generator:
+        # streams: 0 flip, 1 ellipse blend / SBI alteration, 2 jitter, 3 JPEG, 4 SBI blend
         epoch = self.epoch if self.fresh_every_epoch else 0
         return np.random.default_rng([self.seed, epoch, pair, stream])
 
     def _real_crop(self, pair: int) -> np.ndarray:
         row = self.rows[pair]
-        if row.crop_path is None:  # pragma: no cover - load_rows keeps ok rows only
-            raise ValueError(f"row {row.video_id}:{row.frame_index} has no crop")
-        return read_rgb(row.crop_path)
+        if isinstance(row, PhotoFace):
+            return row.crop()
+        return read_rgb(_crop_path(row))
+
+    def _landmarks(self, pair: int, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The pair's landmarks in crop pixels, or ``None`` (ellipse fallback)."""
+        if not self._has_landmarks[pair]:
+            return None
+        row = self.rows[pair]
+        where = row.video_id if isinstance(row, PhotoFace) else _crop_path(row)
+        why = f"the landmarks of {where} do not outline a face on the crop"
+        if isinstance(row, PhotoFace):
+            landmarks: np.ndarray | None = row.landmarks
+        else:
+            try:
+                landmarks = load_landmarks(_crop_path(row))
+            except ValueError as err:
+                landmarks, why = None, str(err)
+        if landmarks_fit(landmarks, shape):
+            return landmarks
+        if not self._warned_bad_landmarks:
+            self._warned_bad_landmarks = True
+            logger.warning("%s: using the ellipse blend (warned once)", why)
+        return None
+
+    def _views(self, pair: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The (flipped) real crop and its (flipped) landmarks."""
+        crop = self._real_crop(pair)
+        landmarks = self._landmarks(pair, crop.shape)
+        if self.augment and self._rng(pair, 0).random() < self.flip_p:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+            if landmarks is not None:
+                landmarks = landmarks.astype(np.float32).copy()
+                landmarks[:, 0] = crop.shape[1] - 1 - landmarks[:, 0]
+        return crop, landmarks
 
     def pair(self, pair: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Real crop, pseudo-fake and blend mask of pair ``pair`` at the current epoch.
 
-        The crops are at their original resolution, flipped when the pair's augmentation
-        says so.
+        At the crop's original resolution, flipped when the pair's augmentation says so, before
+        the JPEG re-compression (:meth:`jpeg_quality`). With SBI the real crop is the blend's
+        target, altered half of the time (:func:`~freqforensics.data.sbi.self_blend_pair`);
+        the fake equals it wherever the mask is 0.
 
         Args:
-            pair: index of the real frame, in ``[0, len(self) // 2)``.
+            pair: index of the real face, in ``[0, len(self) // 2)``.
 
         Returns:
             ``(real, fake, mask)``: ``uint8`` :math:`(H, W, 3)` twice, float32 :math:`(H, W)`.
         """
+        self._check_pair(pair)
+        crop, landmarks = self._views(pair)
+        if landmarks is None:
+            fake, mask = make_pseudo_fake(crop, self._rng(pair, 1), self.central)
+            return crop, fake, mask
+        target, source = _pick_target(crop, self._rng(pair, 1), self.swap_p)
+        fake, mask = _blend(target, source, landmarks.astype(np.float64), self._rng(pair, 4))
+        return target, fake, mask
+
+    def _real(self, pair: int) -> np.ndarray:
+        """The real item's crop: :meth:`pair`'s ``real`` without building the fake."""
+        crop, landmarks = self._views(pair)
+        if landmarks is None:
+            return crop
+        return _pick_target(crop, self._rng(pair, 1), self.swap_p)[0]
+
+    def jpeg_quality(self, pair: int) -> int | None:
+        """JPEG quality of pair ``pair`` at the current epoch (real and fake), or ``None``.
+
+        Args:
+            pair: index of the real face, in ``[0, len(self) // 2)``.
+        """
+        self._check_pair(pair)
+        if self.jpeg_p == 0:
+            return None
+        rng = self._rng(pair, 3)
+        if rng.random() >= self.jpeg_p:
+            return None
+        low, high = self.jpeg_quality_range
+        return int(rng.integers(low, high + 1))
+
+    def _check_pair(self, pair: int) -> None:
+        if isinstance(pair, bool) or not isinstance(pair, (int, np.integer)):
+            raise TypeError(f"pair must be an int, got {type(pair).__name__}")
         if not 0 <= pair < len(self.rows):
-            raise IndexError(f"pair {pair} out of range for {len(self.rows)} real frames")
-        real = self._real_crop(pair)
-        if self.augment and self._rng(pair, 0).random() < self.flip_p:
-            real = np.ascontiguousarray(real[:, ::-1])
-        fake, mask = make_pseudo_fake(real, self._rng(pair, 1), self.central)
-        return real, fake, mask
+            raise IndexError(f"pair {pair} out of range for {len(self.rows)} real faces")
 
     def _jitter(self, image: torch.Tensor, pair: int) -> torch.Tensor:
         rng = self._rng(pair, 2)
@@ -278,12 +451,10 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             raise IndexError(f"index {index} out of range for a data set of length {n}")
         pair, label = divmod(int(index), 2)
         row = self.rows[pair]
-        if label:
-            _, crop, _ = self.pair(pair)
-        else:
-            crop = self._real_crop(pair)
-            if self.augment and self._rng(pair, 0).random() < self.flip_p:
-                crop = np.ascontiguousarray(crop[:, ::-1])
+        crop = self.pair(pair)[1] if label else self._real(pair)
+        quality = self.jpeg_quality(pair)
+        if quality is not None:
+            crop = jpeg_compress(crop, quality)
         image, sida = prepare_crop(crop, self.image_size, self.sida)
         if self.augment:
             image = self._jitter(image, pair)
@@ -296,8 +467,30 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         }
 
     def __repr__(self) -> str:
+        photos = sum(isinstance(r, PhotoFace) for r in self.rows)
         return (
-            f"{type(self).__name__}(real_frames={len(self.rows)}, split={self.split!r}, "
-            f"image_size={self.image_size}, seed={self.seed}, central={self.central}, "
-            f"augment={self.augment})"
+            f"{type(self).__name__}(real_faces={len(self.rows)}, photos={photos}, "
+            f"split={self.split!r}, method={self.method!r}, image_size={self.image_size}, "
+            f"seed={self.seed}, augment={self.augment}, jpeg_p={self.jpeg_p}, "
+            f"ellipse_fallbacks={len(self.ellipse_pairs)})"
         )
+
+
+def _crop_path(row: ManifestRow) -> Path:
+    if row.crop_path is None:  # pragma: no cover - load_rows keeps ok rows only
+        raise ValueError(f"row {row.video_id}:{row.frame_index} has no crop")
+    return row.crop_path
+
+
+def _check_quality_range(value: object) -> tuple[int, int]:
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+        and 1 <= value[0] <= value[1] <= 100
+    )
+    if not ok:
+        raise ValueError(
+            f"jpeg_quality must be (low, high) ints with 1 <= low <= high <= 100, got {value!r}"
+        )
+    return int(value[0]), int(value[1])  # type: ignore[index]

@@ -87,6 +87,38 @@ class VideoRecord:
         """Whether the file is a still image (one frame) rather than a video."""
         return self.path.suffix.lower() in IMAGE_EXTENSIONS
 
+    @classmethod
+    def listed(
+        cls,
+        path: Path,
+        label: int,
+        split: str,
+        dataset: str,
+        method: str,
+        compression: str,
+        video_id: str,
+        original: str = "",
+        problem: str = "",
+    ) -> VideoRecord:
+        """The record of a listed file, as every reader builds it.
+
+        ``missing`` comes from the disk; with a ``problem`` (a path outside the root, a folder
+        that cannot be listed) the record is refused: it is never opened, and the
+        preprocessing job records it as ``video_error``.
+        """
+        return cls(
+            path=path,
+            label=label,
+            split=split,
+            dataset=dataset,
+            method=method,
+            compression=compression,
+            video_id=video_id,
+            missing=False if problem else not path.is_file(),
+            original=original,
+            error=problem,
+        )
+
 
 def _make_id(*parts: str) -> str:
     return "/".join(p for p in parts if p)
@@ -104,17 +136,9 @@ def _record(
     problem: str = "",
 ) -> VideoRecord:
     """A record of ``path``; with a ``problem`` a refused record (safe id, never touched)."""
-    return VideoRecord(
-        path=path,
-        label=label,
-        split=split,
-        dataset=dataset,
-        method=method,
-        compression=compression,
-        video_id=_make_id(dataset, method, compression, _encoded(name) if problem else name),
-        missing=False if problem else not path.is_file(),
-        original=original,
-        error=problem,
+    video_id = _make_id(dataset, method, compression, _encoded(name) if problem else name)
+    return VideoRecord.listed(
+        path, label, split, dataset, method, compression, video_id, original, problem
     )
 
 
@@ -376,18 +400,9 @@ def read_celebdf(
 def _dfdc_record(
     path: Path, label: int, split: str, head: str, name: str, problem: str, original: str = ""
 ) -> VideoRecord:
-    return VideoRecord(
-        path=path,
-        label=label,
-        split=split,
-        dataset="dfdc",
-        method="fake" if label else "original",
-        compression="",
-        video_id=f"dfdc/{head}/{_encoded(name) if problem else Path(name).stem}",
-        missing=False if problem else not path.is_file(),
-        original=original,
-        error=problem,
-    )
+    video_id = f"dfdc/{head}/{_encoded(name) if problem else Path(name).stem}"
+    method = "fake" if label else "original"
+    return VideoRecord.listed(path, label, split, "dfdc", method, "", video_id, original, problem)
 
 
 def read_dfdc(

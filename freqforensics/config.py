@@ -93,7 +93,14 @@ class DataSection:
             model is kept).
         videos: keep only videos whose id or name matches one of these shell patterns.
         pseudo_fakes: train on the real frames only, each paired with a self-blended
-            pseudo-fake (fakes of the manifest are not used).
+            pseudo-fake (fakes of the manifest are not used); a validation split that holds
+            real frames only is validated against their pseudo-fakes (fixed blends).
+        pseudo_method: ``sbi`` (self-blended images with landmark masks; crops without
+            landmarks fall back to the ellipse) or ``ellipse``.
+        real_pool: more manifests whose real frames (of every split, filtered by
+            ``real_pool_videos``) join the training pool of pseudo-fakes, never validation
+            (the in-domain video frames of the real-faces recipe).
+        real_pool_videos: shell patterns selecting the ``real_pool`` videos.
         real_repeat: list each real frame this many times (FF++ has four fakes per real).
         train_samples: embedded source: fresh samples per training epoch.
         val_samples: embedded source: validation samples.
@@ -106,6 +113,9 @@ class DataSection:
     val_split: str | None = "val"
     videos: list[str] | None = None
     pseudo_fakes: bool = False
+    pseudo_method: str = "sbi"
+    real_pool: list[str] = field(default_factory=list)
+    real_pool_videos: list[str] | None = None
     real_repeat: int = 4
     train_samples: int = 1024
     val_samples: int = 256
@@ -116,6 +126,13 @@ class DataSection:
             raise ValueError(
                 f"data.source must be 'manifests' or 'embedded', got {self.source!r}"
             )
+        if self.pseudo_method not in ("sbi", "ellipse"):
+            raise ValueError(
+                f"data.pseudo_method must be 'sbi' or 'ellipse', got {self.pseudo_method!r}"
+            )
+        if self.real_pool and not self.pseudo_fakes:
+            raise ValueError("data.real_pool needs data.pseudo_fakes: true (it adds real frames "
+                             "to the pseudo-fake pool)")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import ConcatDataset
 
 from freqforensics._io import exclusive_lock
 from freqforensics.config import (
@@ -142,24 +143,56 @@ def _embedded_data(config: RunConfig) -> TrainingData:
     return TrainingData(train, val, test, 1, notes)
 
 
+class _Pairs(ConcatDataset):
+    """Pseudo-fake pair datasets one after the other (each of even length: pairs stay whole)."""
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        super().__init__(parts)
+        self.parts = list(parts)
+        self.rows = [row for part in self.parts for row in part.rows]
+
+    @property
+    def labels(self) -> list[int]:
+        return [label for part in self.parts for label in part.labels]
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.parts:
+            part.set_epoch(epoch)
+
+
+def _pseudo_train(config: RunConfig, manifests: list[Path]) -> tuple[Any, str]:
+    from freqforensics.data import PseudoFakeDataset
+
+    d, size, seed = config.data, config.model.img_size, config.train.seed
+    if config.train.batch_size % 2:
+        raise ValueError(
+            "train.batch_size must be even with data.pseudo_fakes (each real frame and its "
+            f"pseudo-fake share a batch), got {config.train.batch_size}"
+        )
+    def pool(paths: list[Path], split: str | None, videos: Any, part: int) -> PseudoFakeDataset:
+        # A seed per part: pair k of each part draws its own blends.
+        return PseudoFakeDataset(paths, split, image_size=size, seed=seed + 7919 * part,
+                                 videos=videos, augment=True, method=d.pseudo_method)
+
+    parts = [pool(manifests, _split(d.train_split), d.videos, 0)]
+    if d.real_pool:
+        parts.append(pool(_manifest_paths(d.real_pool), None, d.real_pool_videos, 1))
+    pairs = parts[0] if len(parts) == 1 else _Pairs(parts)
+    n = len(pairs.rows)
+    counts = " + ".join(f"{len(p.rows)} of {len(_videos_of(p))} sources" for p in parts)
+    note = (f"train: {n} real frames ({counts}) + {n} {d.pseudo_method} pseudo-fakes (fresh "
+            "every epoch); fakes of the manifests are not used")
+    return pairs, note
+
+
 def _manifest_train(config: RunConfig, manifests: list[Path]) -> tuple[Any, int, str]:
-    from freqforensics.data import FrameDataset, PseudoFakeDataset
+    from freqforensics.data import FrameDataset
 
     d, size = config.data, config.model.img_size
-    split = _split(d.train_split)
     if d.pseudo_fakes:
-        if config.train.batch_size % 2:
-            raise ValueError(
-                "train.batch_size must be even with data.pseudo_fakes (each real frame and its "
-                f"pseudo-fake share a batch), got {config.train.batch_size}"
-            )
-        pairs = PseudoFakeDataset(manifests, split, image_size=size, seed=config.train.seed,
-                                  videos=d.videos, augment=True)
-        n = len(pairs.rows)
-        note = (f"train: {n} real frames of {len(_videos_of(pairs))} videos + {n} self-blended "
-                "pseudo-fakes (fresh every epoch); fakes of the manifest are not used")
+        pairs, note = _pseudo_train(config, manifests)
         return pairs, 2, note
-    data = FrameDataset(manifests, split, image_size=size, augment=True,
+    data = FrameDataset(manifests, _split(d.train_split), image_size=size, augment=True,
                         real_repeat=d.real_repeat, videos=d.videos, allow_empty=False)
     labels = set(data.labels)
     if labels != {0, 1}:
@@ -176,17 +209,21 @@ def _manifest_train(config: RunConfig, manifests: list[Path]) -> tuple[Any, int,
 
 
 def _manifest_val(config: RunConfig, manifests: list[Path], train: Any) -> tuple[Any, str]:
-    from freqforensics.data import FrameDataset
+    from freqforensics.data import FrameDataset, PseudoFakeDataset
 
     d = config.data
     if d.val_split is None:
         return None, "val: none; best.safetensors is the last epoch's model"
     split = _split(d.val_split)
-    val = FrameDataset(manifests, split, image_size=config.model.img_size, videos=d.videos)
+    val: Any = FrameDataset(manifests, split, image_size=config.model.img_size, videos=d.videos)
     if not val.rows:
         return None, (f"val: no frames in split {d.val_split!r}; training without validation, "
                       "best.safetensors is the last epoch's model")
-    if set(val.labels) != {0, 1}:
+    if set(val.labels) == {0} and d.pseudo_fakes:
+        val = PseudoFakeDataset(manifests, split, image_size=config.model.img_size,
+                                seed=config.train.seed, videos=d.videos, augment=False,
+                                fresh_every_epoch=False, method=d.pseudo_method)
+    elif set(val.labels) != {0, 1}:
         return None, (f"val: {len(val.rows)} frames of one class only (AUC undefined); training "
                       "without validation, best.safetensors is the last epoch's model")
     shared = _videos_of(val) & _videos_of(train)
@@ -196,7 +233,8 @@ def _manifest_val(config: RunConfig, manifests: list[Path], train: Any) -> tuple
             f"{sorted(shared)[0]}); choose disjoint data.train_split / data.val_split, or set "
             "data.val_split to null"
         )
-    return val, f"val: {len(val.rows)} frames of {len(_videos_of(val))} videos"
+    fakes = " + their fixed pseudo-fakes" if isinstance(val, PseudoFakeDataset) else ""
+    return val, f"val: {len(val.rows)} frames of {len(_videos_of(val))} videos{fakes}"
 
 
 def build_data(config: RunConfig) -> TrainingData:

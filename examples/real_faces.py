@@ -1,0 +1,281 @@
+"""Catch real deepfakes having seen only real faces: leave-one-video-out SBI (``make real-faces``).
+
+The protocol (issue 11 of the project; the recipe is ``configs/real-faces-cpu.yaml``):
+
+- Data, from ``../shared/data``: the 326 ``faces-real`` photographs (about 100 people; split by
+  identity into train and val) and the FaceForensics++ sample ``ffpp-mini`` (originals 004,
+  519 and 634; fakes 004_982 NeuralTextures, 519_515 Deepfakes, 634_660 FaceSwap, and 750_743
+  Face2Face whose original is absent), plus ``dfdc-mini`` (three DFDC fakes) as an unseen
+  dataset. Faces are tracked (dlib detection every 5th frame, correlation tracking between),
+  cropped on the 8-pixel grid, with 68 landmarks per crop.
+- Folds: one per original. Train on self-blended pseudo-fakes (SBI) of the faces-real train
+  photos and of the real frames of the two other originals; select the epoch on the
+  identity-disjoint val photos against their fixed SBI fakes. Test on 32 tracked frames of the
+  held-out original against every fake made from it, plus 750_743. No fake frame and no frame
+  of the test original is ever used for training or selection.
+- Final model: faces-real plus all three originals; it is ``runs/real-faces/best.safetensors``.
+- Each fold and the final model are also scored on dfdc-mini (fakes only: AUC is undefined
+  there; the mean fake probability and the share called fake are reported).
+
+Writes ``<out>/results.json`` (per fold, mean over folds, per method, dfdc-mini, seconds,
+commit), ``<out>/roc.png`` (the folds' frame-level ROC curves), ``<out>/best.safetensors`` and
+``<out>/config.yaml`` (the final model and its config), and one folder per fold.
+
+    python examples/real_faces.py                      # make real-faces
+    python examples/real_faces.py --ablation           # make real-faces-ablation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from freqforensics.config import RunConfig, config_to_dict, load_config, save_config
+from freqforensics.evaluation import evaluate
+from freqforensics.models import SFCLHCMF
+from freqforensics.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "configs" / "real-faces-cpu.yaml"
+DATA = ROOT.parent / "shared" / "data"
+#: held-out original -> the fakes whose target it is.
+FOLDS = {"004": ["004_982"], "519": ["519_515"], "634": ["634_660"]}
+#: Fakes whose original is absent from ffpp-mini: in every fold's test.
+ORPHANS = ["750_743"]
+#: ``<source>__<identity>__<file>``: identity is ``<source>__<identity>``; ``unk`` is one each.
+FACES_IDENTITY = r"^(?P<identity>[^_]+(?:_[^_]+)*?__[^_].*?)__"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out + ("-dirty" if dirty else "")
+
+
+def prepare(data: Path, crops: Path, pool_frames: int, test_frames: int, workers: int,
+            track: bool, faces_limit: int | None, quiet: bool) -> dict[str, Path]:
+    """Preprocess the photos and videos once (resumable); return the manifests."""
+    from freqforensics.data import preprocess
+    from freqforensics.data.sources import PAPER_METHODS, read_dataset
+
+    jobs: dict[str, tuple[list[Any], int]] = {}
+    faces, _ = read_dataset("images", data / "faces-real", identity_regex=FACES_IDENTITY,
+                            unique_identity="unk", val_fraction=0.15, seed=0)
+    if faces_limit is not None:
+        faces = sorted(faces, key=lambda r: r.video_id)[:faces_limit]
+    jobs["faces"] = (faces, 1)
+    originals, _ = read_dataset("ffpp", data / "ffpp-mini", methods=(), videos=["ffpp/original/*"])
+    jobs["ffpp-pool"] = (originals, pool_frames)
+    everything, _ = read_dataset("ffpp", data / "ffpp-mini", methods=PAPER_METHODS)
+    jobs["ffpp-test"] = (everything, test_frames)
+    dfdc, _ = read_dataset("dfdc", data / "dfdc-mini", skip_missing=True)
+    jobs["dfdc"] = (dfdc, test_frames)
+    manifests = {}
+    for name, (records, frames) in jobs.items():
+        report = preprocess(records, crops / name, frames_per_video=frames, workers=workers,
+                            progress=not quiet, track=track, detect_every=5)
+        (manifests[name],) = report.manifests.values()
+        print(f"crops {name}: {len(records)} inputs -> {manifests[name]}", flush=True)
+    return manifests
+
+
+def fold_config(base: RunConfig, manifests: dict[str, Path], train_videos: list[str],
+                extra: dict[str, dict[str, Any]]) -> RunConfig:
+    """The recipe with this fold's data (and other changes, e.g. an ablation's)."""
+    values = config_to_dict(base)
+    values["data"].update(manifests=[str(manifests["faces"])],
+                          real_pool=[str(manifests["ffpp-pool"])],
+                          real_pool_videos=list(train_videos))
+    for section, changes in extra.items():
+        values[section].update(changes)
+    return load_config(values=values)
+
+
+def _dfdc_scores(model: SFCLHCMF, manifest: Path) -> dict[str, Any]:
+    result = evaluate(model, manifest, by=(), split=None)
+    probs = np.array([p["fake_probability"] for p in result.predictions])
+    return {"frames": int(len(probs)), "mean_fake_probability": float(probs.mean()),
+            "called_fake": float((probs > 0.5).mean()),
+            "videos": len({p["video_id"] for p in result.predictions})}
+
+
+def run_fold(name: str, config: RunConfig, out: Path, manifests: dict[str, Path],
+             test_videos: list[str] | None, restart: bool) -> dict[str, Any]:
+    """Train one model and score it on its test videos and on dfdc-mini."""
+    t0 = time.perf_counter()
+    outcome = train(config, out, restart=restart, echo=lambda line: print(f"[{name}] {line}",
+                                                                           flush=True))
+    seconds = time.perf_counter() - t0
+    assert outcome.best_checkpoint is not None
+    model = SFCLHCMF.from_checkpoint(outcome.best_checkpoint).eval()
+    entry: dict[str, Any] = {"fold": name, "train_seconds": seconds,
+                             "best_epoch": outcome.result.best_epoch,
+                             "best_val_auc": outcome.result.best_val_auc,
+                             "history": outcome.result.history,
+                             "dfdc-mini": _dfdc_scores(model, manifests["dfdc"])}
+    if test_videos is not None:
+        result = evaluate(model, manifests["ffpp-test"], by=("dataset", "method"), split=None,
+                          videos=test_videos)
+        result.save(out / "test")
+        entry["test_videos"] = test_videos
+        entry["groups"] = result.groups
+        entry["labels"] = [p["label"] for p in result.predictions]
+        entry["probs"] = [p["fake_probability"] for p in result.predictions]
+        entry["predictions"] = result.predictions
+        print(f"[{name}] test ({', '.join(test_videos)}):\n{result.table('frame')}", flush=True)
+    return entry
+
+
+def summarise(folds: list[dict[str, Any]], final: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``results`` block: means over folds, per method, dfdc-mini."""
+    def mean(values: list[float]) -> float | None:
+        clean = [v for v in values if v is not None and not np.isnan(v)]
+        return float(np.mean(clean)) if clean else None
+
+    ffpp: dict[str, Any] = {
+        level: {"auc": mean([f["groups"]["ffpp"][level]["auc"] for f in folds]),
+                "acc": mean([f["groups"]["ffpp"][level]["acc"] for f in folds])}
+        for level in ("frame", "video")
+    }
+    ffpp["folds"] = [{"fold": f["fold"], "test_videos": f["test_videos"],
+                      **{lvl: f["groups"]["ffpp"][lvl] for lvl in ("frame", "video")}}
+                     for f in folds]
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for f in folds:
+        for group, metrics in f["groups"].items():
+            if group.startswith("ffpp: "):
+                methods.setdefault(group[6:], []).append({"fold": f["fold"], **metrics})
+    ffpp["by_method"] = {
+        method: {"frame": {"auc": mean([r["frame"]["auc"] for r in rows])},
+                 "video": {"auc": mean([r["video"]["auc"] for r in rows])},
+                 "folds": [r["fold"] for r in rows]}
+        for method, rows in sorted(methods.items())
+    }
+    dfdc = {"folds": [{"fold": f["fold"], **f["dfdc-mini"]} for f in folds],
+            "mean_fake_probability": mean([f["dfdc-mini"]["mean_fake_probability"]
+                                           for f in folds]),
+            "note": "dfdc-mini holds fakes only: AUC is undefined"}
+    if final is not None:
+        dfdc["final"] = final["dfdc-mini"]
+    return {"ffpp-mini": ffpp, "dfdc-mini": dfdc}
+
+
+#: ``make real-faces-ablation``: changes against the recipe, on identical data and schedule.
+ABLATIONS: dict[str, tuple[dict[str, dict[str, Any]], bool]] = {
+    "sbi (recipe)": ({}, True),
+    "ellipse blend": ({"data": {"pseudo_method": "ellipse"}}, True),
+    "without SIDA": ({"model": {"use_sida": False}}, True),
+    "per-frame detection": ({}, False),
+}
+
+
+def run_protocol(args: argparse.Namespace, base: RunConfig, out: Path,
+                 extra: dict[str, dict[str, Any]], track: bool, final: bool) -> dict[str, Any]:
+    """Preprocess, train and test every fold (and the final model) of one variant."""
+    crops = args.out / "crops" / ("tracked" if track else "per-frame")
+    manifests = prepare(args.data, crops, args.pool_frames, args.test_frames, args.workers,
+                        track, args.faces_limit, args.quiet)
+    extra = {**extra, "runtime": {**extra.get("runtime", {}), "quiet": args.quiet}}
+    folds = []
+    for held in args.folds:
+        config = fold_config(base, manifests, [v for v in FOLDS if v != held], extra)
+        folds.append(run_fold(f"fold-{held}", config, out / f"fold-{held}", manifests,
+                              [held, *FOLDS[held], *ORPHANS], args.restart))
+        (out / "folds_partial.json").write_text(json.dumps(
+            [{k: v for k, v in f.items() if k not in ("predictions", "labels", "probs")}
+             for f in folds], indent=2, default=str))
+    last = None
+    if final:
+        config = fold_config(base, manifests, list(FOLDS), extra)
+        last = run_fold("final", config, out / "final", manifests, None, args.restart)
+        shutil.copyfile(out / "final" / "best.safetensors", out / "best.safetensors")
+        save_config(config, out / "config.yaml")
+    return {"folds": folds, "final": last,
+            "results": summarise(folds, last),
+            "train_seconds": sum(f["train_seconds"] for f in folds)
+            + (last["train_seconds"] if last else 0.0)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=RECIPE)
+    parser.add_argument("--out", type=Path, default=Path("runs/real-faces"))
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    parser.add_argument("--folds", nargs="+", default=list(FOLDS), choices=list(FOLDS))
+    parser.add_argument("--no-final", action="store_true", help="skip the final model")
+    parser.add_argument("--ablation", action="store_true",
+                        help="SBI vs ellipse, with/without SIDA, tracking vs per-frame")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--pool-frames", type=int, default=96,
+                        help="frames per training original (evenly spread)")
+    parser.add_argument("--test-frames", type=int, default=32)
+    parser.add_argument("--no-track", action="store_true", help="per-frame detection")
+    parser.add_argument("--faces-limit", type=int, default=None, help="smoke tests: fewer photos")
+    parser.add_argument("--workers", type=int, default=2, help="preprocessing processes")
+    parser.add_argument("--restart", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if not (args.data / "faces-real").is_dir() or not (args.data / "ffpp-mini").is_dir():
+        parser.error(f"--data {args.data} must hold faces-real/ and ffpp-mini/ (see its README)")
+    t0 = time.perf_counter()
+    base = load_config(args.config, overrides=args.set)
+    if args.ablation:
+        variants = {
+            name: run_protocol(args, base, args.out / name.split(" ")[0].replace("-", "_"),
+                               extra, track, final=False)
+            for name, (extra, track) in ABLATIONS.items()
+        }
+        runs = {name: v["results"] for name, v in variants.items()}
+        folds = variants["sbi (recipe)"]["folds"]
+        summary_results: dict[str, Any] = {"ablation": runs}
+        train_seconds = sum(v["train_seconds"] for v in variants.values())
+    else:
+        done = run_protocol(args, base, args.out, {}, not args.no_track, not args.no_final)
+        folds, summary_results = done["folds"], done["results"]
+        train_seconds = done["train_seconds"]
+    from freqforensics.viz import plot_roc
+
+    plot_roc({f["fold"]: (f["labels"], f["probs"]) for f in folds}, path=args.out / "roc.png",
+             title="SBI on real faces only: held-out ffpp-mini original vs its fakes")
+    summary = {
+        "results": summary_results,
+        "train_seconds": train_seconds,
+        "seconds": time.perf_counter() - t0,
+        "commit": _commit(),
+        "command": "python examples/real_faces.py " + " ".join(argv or []),
+        "config": config_to_dict(base),
+        "machine": {"cpu": platform.processor() or platform.machine(),
+                    "threads": torch.get_num_threads(), "torch": torch.__version__},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "folds": [{k: v for k, v in f.items() if k not in ("labels", "probs")} for f in folds],
+    }
+    name = "results_ablation.json" if args.ablation else "results.json"
+    (args.out / name).write_text(json.dumps(summary, indent=2, default=str))
+    for variant, results in (runs if args.ablation else {"recipe": summary_results}).items():
+        ffpp = results["ffpp-mini"]
+        print(f"\n{variant}: ffpp-mini, mean over {len(folds)} folds: frame AUC "
+              f"{ffpp['frame']['auc']}, video AUC {ffpp['video']['auc']}")
+        for method, row in ffpp["by_method"].items():
+            print(f"  {method}: frame AUC {row['frame']['auc']} (folds {', '.join(row['folds'])})")
+    print(f"wrote {args.out}/{name}, roc.png in {summary['seconds']:.0f} s")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

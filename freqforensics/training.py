@@ -272,7 +272,7 @@ def _train_config(config: RunConfig, group_size: int) -> TrainConfig:
         grad_clip=t.grad_clip, amp=t.amp, seed=t.seed, deterministic=t.deterministic,
         num_workers=r.workers, device=r.device, eval_batch_size=t.eval_batch_size,
         checkpoint_every=t.checkpoint_every, max_steps_per_epoch=t.max_steps_per_epoch,
-        group_size=group_size, progress=not r.quiet,
+        group_size=group_size, progress=not r.quiet, tf32=r.tf32,
     )
 
 

@@ -719,6 +719,7 @@ def test_ddp_two_processes_gloo(tmp_path: Path, use_sida: bool) -> None:
     reports = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
     # 16 samples, 2 ranks, batch 2: 4 steps per epoch per rank
     assert [r["steps"] for r in reports] == [8, 8]
+    assert [int(r["step"]) for r in _rows(out / "steps.csv")] == list(range(1, 9))  # rank 0
     assert reports[0]["best_epoch"] in (1, 2)
     # the same weights on both ranks, after different initialisations
     assert reports[0]["checksum"] == pytest.approx(reports[1]["checksum"], rel=1e-6, abs=1e-6)

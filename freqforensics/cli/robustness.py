@@ -27,9 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from freqforensics.data import load_rows
     from freqforensics.metrics import format_table
     from freqforensics.robustness import (
-        DEFAULT_STRENGTHS,
         evaluate_robustness,
         plot_robustness,
+        robustness_matrix,
+        robustness_perturbations,
         robustness_rows,
     )
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, device)
     rows = load_rows(manifests, split=split_arg(args.split), videos=args.videos,
                      allow_empty=False)
-    perturbations = {name: DEFAULT_STRENGTHS[name] for name in args.perturbations}
+    perturbations = robustness_perturbations(args.protocol, args.perturbations, args.levels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = evaluate_robustness(
@@ -51,11 +52,14 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.quiet,
             num_workers=args.workers,
+            protocol=args.protocol,
         )
     print(f"{result['frames']} frames of {result['videos']} videos ({args.split} split)")
     for level in ("frame", "video"):
         print(f"{level} level")
         print(format_table(robustness_rows(result, level)))
+        if args.protocol == "deeperforensics":
+            print(robustness_matrix(result, level))
     args.out.mkdir(parents=True, exist_ok=True)
     data = {
         "checkpoint": str(args.checkpoint),
@@ -63,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         "split": args.split,
         "max_frames": args.max_frames,
         "seed": args.seed,
+        "protocol": args.protocol,
         **result,
     }
     atomic_write_json(args.out / "robustness.json", nan_to_none(data))
@@ -72,16 +77,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 EPILOG = """\
-Perturbations are applied to the original-resolution face crop, before resizing and SIDA:
+Perturbations are applied to the original-resolution face crop, before resizing and SIDA.
+quick (the default):
   jpeg    quality 90, 70, 50, 30          blur    Gaussian sigma 0.5, 1, 2 px
   noise   Gaussian std 0.01, 0.03, 0.05   resize  down-up scale 0.75, 0.5, 0.25
-Writes robustness.json and robustness.png (AUC vs strength, one panel per perturbation).
+deeperforensics (DeeperForensics-1.0, levels 1-5, the reference's parameters):
+  CS colour saturation, CC colour contrast, BW block-wise distortion, GNC white Gaussian
+  noise, GB Gaussian blur, JPEG (the reference's down-up resize), VC video compression
+  (H.264 at CRF 30-40 of each video's crop sequence, deterministic x264)
+Writes robustness.json and robustness.png (AUC against strength or level, one line per
+perturbation); deeperforensics also prints the type x level AUC table.
 
 examples:
   freqforensics robustness --checkpoint runs/ffpp-c23/best.safetensors \\
       --manifest crops/ffpp-c23-eval/ffpp/manifest.csv --out runs/ffpp-c23/robustness
   freqforensics robustness --checkpoint best.safetensors --manifest crops/ffpp/ffpp/manifest.csv \\
-      --out rob --perturbations jpeg blur --max-frames 400
+      --out rob --protocol deeperforensics --perturbations GB VC --levels 1 3 5
 """
 
 
@@ -89,7 +100,7 @@ def register(command: Any) -> None:
     """Add the subcommand (``command(name, help, epilog)`` makes its parser)."""
     p = command(
         "robustness",
-        "Metrics under JPEG, blur, noise and down-up resizing of the face crops.",
+        "Metrics under perturbations of the face crops (quick mode or DeeperForensics-1.0).",
         EPILOG,
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="best.safetensors of a run")
@@ -97,12 +108,28 @@ def register(command: Any) -> None:
     p.add_argument("--split", choices=(*SPLITS, "all"), default="test", help="split to evaluate")
     p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the plot")
     p.add_argument(
+        "--protocol",
+        choices=("quick", "deeperforensics"),
+        default="quick",
+        help="quick: jpeg, blur, noise, resize at 4 strengths; deeperforensics: the 7 types of "
+        "DeeperForensics-1.0 (CS, CC, BW, GNC, GB, JPEG, VC) at 5 levels",
+    )
+    p.add_argument(
         "--perturbations",
         nargs="+",
-        choices=("jpeg", "blur", "noise", "resize"),
-        default=["jpeg", "blur", "noise", "resize"],
+        choices=("jpeg", "blur", "noise", "resize", "CS", "CC", "BW", "GNC", "GB", "JPEG", "VC"),
+        default=None,
         metavar="NAME",
-        help="perturbations to run, among jpeg, blur, noise, resize (default: all four)",
+        help="perturbations to run (default: all of the protocol's): quick jpeg, blur, noise, "
+        "resize; deeperforensics CS, CC, BW, GNC, GB, JPEG, VC",
+    )
+    p.add_argument(
+        "--levels",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="deeperforensics: levels to run, 1 to 5 (default: all five)",
     )
     p.add_argument(
         "--max-frames",

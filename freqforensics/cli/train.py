@@ -87,6 +87,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     """Resolve the config and train."""
     from freqforensics.config import load_config
+    from freqforensics.engine.distributed import teardown
     from freqforensics.training import train
 
     try:
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         train(config, args.out, restart=args.restart)
     except ValueError as err:
         raise ValueError(name_flags(str(err))) from None
+    finally:
+        teardown()  # leave the process group of a torchrun launch
     return 0
 
 

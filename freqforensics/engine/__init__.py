@@ -1,12 +1,19 @@
 """Training and evaluation of detectors.
 
 Modules: :mod:`~freqforensics.engine.trainer` (the training loop),
+:mod:`~freqforensics.engine.config` (its settings),
 :mod:`~freqforensics.engine.state` (the training state on disk, without pickle),
-:mod:`~freqforensics.engine.sampler` (the per-epoch sampling order) and
-:mod:`~freqforensics.engine.evaluation` (predictions, precise BatchNorm).
+:mod:`~freqforensics.engine.sampler` (the per-epoch sampling order),
+:mod:`~freqforensics.engine.seeding` (seeds and random states),
+:mod:`~freqforensics.engine.evaluation` (predictions, precise BatchNorm),
+:mod:`~freqforensics.engine.logs` (``metrics.csv``, ``steps.csv``, TensorBoard),
+:mod:`~freqforensics.engine.distributed` (``torchrun``: process group, devices, DDP) and
+:mod:`~freqforensics.engine.precision` (TF32, mixed precision).
 """
 
 from freqforensics.engine.evaluation import precise_bn, predict
+from freqforensics.engine.logs import RunLog
+from freqforensics.engine.precision import tf32_mode
 from freqforensics.engine.state import TrainStateError, load_train_state, save_train_state
 from freqforensics.engine.trainer import (
     TrainConfig,
@@ -29,4 +36,6 @@ __all__ = [
     "TrainStateError",
     "save_train_state",
     "load_train_state",
+    "RunLog",
+    "tf32_mode",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,11 @@ class TrainConfig:
         grad_clip: clip the gradient norm to this value (``None``: no clipping).
         amp: mixed precision on CUDA (bfloat16 where supported, else float16 with a scaler);
             ignored on the CPU.
+        tf32: TF32 in CUDA matmuls and cuDNN convolutions while :meth:`Trainer.fit` runs:
+            ``True`` allows it (faster on Ampere and later GPUs, about 1e-3 relative error),
+            ``False`` forbids it, ``None`` leaves torch's settings as they are. The previous
+            settings are restored when ``fit`` returns; the block DCT stays exact float32
+            either way (:func:`~freqforensics.functional.dct.exact_float32`).
         seed: seeds Python, NumPy and torch, and the sampling order of every epoch.
         deterministic: ask torch for deterministic algorithms.
         num_workers: data loader workers.
@@ -46,6 +52,7 @@ class TrainConfig:
     warmup_steps: int = 0
     grad_clip: float | None = None
     amp: bool = True
+    tf32: bool | None = None
     seed: int = 0
     deterministic: bool = False
     num_workers: int = 0
@@ -65,6 +72,17 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.scheduler not in ("cosine", "none"):
             raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")
+        if self.tf32 is not None and not isinstance(self.tf32, bool):
+            raise ValueError(f"tf32 must be True, False or None, got {self.tf32!r}")
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """The learning rate of optimiser step ``step`` (from 0) over ``lr``: the schedule."""
+        if self.scheduler == "none":
+            return 1.0
+        if step < self.warmup_steps:
+            return (step + 1) / max(1, self.warmup_steps)
+        t = (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Because the order of an epoch is a function of the seed and the epoch alone, a resumed run
 skips the samples of the steps it already took and reads the rest in the same order as an
-uninterrupted run.
+uninterrupted run. :func:`seeded_loader` gives every data loader a generator of its own for
+the same reason.
 """
 
 from __future__ import annotations
@@ -11,9 +12,40 @@ import math
 from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__: list[str] = []
+from freqforensics.data.dataset import collate_frames
+
+__all__ = ["seeded_loader"]
+
+
+def seeded_loader(
+    dataset: Dataset[Any],
+    sampler: Sampler[int] | None,
+    batch_size: int,
+    seed: int,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A ``DataLoader`` in ``sampler``'s order whose random draws are a function of ``seed``.
+
+    Without a generator of its own, ``iter(loader)`` draws from the global torch RNG (for the
+    workers' seeds), and a resumed epoch, which makes one more iterator, would get other dropout
+    masks than an uninterrupted run.
+    """
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate_frames,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+        generator=generator,
+    )
 
 
 class _EpochSampler(Sampler[int]):

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from freqforensics._io import atomic_write_file
+from freqforensics._io import atomic_write, atomic_write_file
 
 __all__ = [
     "STATE_FILE",
@@ -40,6 +40,9 @@ __all__ = [
     "load_train_state",
     "legacy_state_message",
     "config_differences",
+    "check_resumable",
+    "save_model",
+    "atomic_save",
     "RESULT_NEUTRAL_FIELDS",
 ]
 
@@ -51,10 +54,11 @@ LEGACY_STATE_FILE = "last.pt"
 STATE_FORMAT = "freqforensics.TrainState/1"
 
 #: :class:`~freqforensics.engine.TrainConfig` fields that may change between a run and its
-#: resumption: they change speed, placement or output, not the trained weights (``epochs`` may
-#: grow: that extends the run).
+#: resumption: they change speed, placement or output, not what is trained (``epochs`` may
+#: grow: that extends the run; ``tf32``, like ``device``, changes float32 rounding only, as
+#: the run's ``runtime`` section does).
 RESULT_NEUTRAL_FIELDS = frozenset(
-    {"num_workers", "device", "progress", "eval_batch_size", "checkpoint_every"}
+    {"num_workers", "device", "progress", "eval_batch_size", "checkpoint_every", "tf32"}
 )
 
 _RESTART = "rerun with --restart (Trainer.fit(resume=False)) to start over"
@@ -260,3 +264,42 @@ def config_differences(stored: Mapping[str, Any], current: Any) -> list[str]:
         if old != value:
             out.append(f"{name}: {old!r} -> {value!r}")
     return out
+
+
+def check_resumable(path: str | Path, state: Mapping[str, Any], config: Any, n_train: int) -> None:
+    """Refuse to resume ``state`` (read from ``path``) under other settings or another data set.
+
+    Raises:
+        TrainStateError: naming every setting that changed (:func:`config_differences`) and a
+            changed training set size.
+    """
+    changed = config_differences(state.get("config", {}), config)
+    n_then = state.get("sampler", {}).get("n", n_train)
+    if n_then != n_train:
+        changed.append(f"training set size: {n_then} -> {n_train}")
+    if changed:
+        raise TrainStateError(
+            f"{path} was saved with other settings ({'; '.join(changed)}); use the same "
+            "settings to resume (raising epochs extends a run), or rerun with --restart "
+            "(Trainer.fit(resume=False)) to start over"
+        )
+
+
+def save_model(model: torch.nn.Module, path: Path) -> None:
+    """The trainer's default ``save_best``: ``model.save_checkpoint(path)`` when the model has
+    one, else its state dict as safetensors."""
+    save = getattr(model, "save_checkpoint", None)
+    if callable(save):
+        save(path)
+    else:
+        save_tensors(path, model.state_dict())
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through a temporary file and ``os.replace``: never a half-written file.
+
+    The engine itself writes safetensors; read a file of this function back with
+    ``torch.load(path, weights_only=True)`` only (a full unpickling can run code).
+    """
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)

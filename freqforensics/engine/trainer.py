@@ -1,9 +1,10 @@
-"""Training and evaluation engine: seeded, resumable, logged, single- or multi-process.
+"""The training loop: seeded, resumable, logged, single- or multi-process.
 
 The defaults are the paper's (Section 4.1): Adam, learning rate 1e-3, weight decay 1e-8,
-batch 20, 20 epochs. Each epoch writes a row of metrics to ``metrics.csv`` (and to TensorBoard
-when it is installed), the best model on validation AUC to ``best.safetensors``, and the full
-training state to ``last.safetensors`` (safetensors and JSON, never a pickle: see
+batch 20, 20 epochs. Each step writes a row to ``steps.csv`` and each epoch a row of metrics to
+``metrics.csv`` (both also to TensorBoard when it is installed: see
+:mod:`~freqforensics.engine.logs`), the best model on validation AUC to ``best.safetensors``,
+and the full training state to ``last.safetensors`` (safetensors and JSON, never a pickle: see
 :mod:`freqforensics.engine.state`), always through a temporary file and an atomic rename: a
 kill at any moment leaves the previous checkpoint intact, and ``resume=True`` continues from
 it, to the batch (the sampling order of each epoch is a function of the seed and the epoch).
@@ -14,17 +15,17 @@ a state saved with other settings (:func:`~freqforensics.engine.state.config_dif
 a pickled ``last.pt`` of an older version. A training batch with a non-finite image, SIDA
 vector or label never reaches the model: it is skipped, logged with its sample ids and counted
 in the ``skipped_batches`` column of ``metrics.csv``.
+
+Multi-process training (``torchrun``) is set up by :mod:`~freqforensics.engine.distributed`;
+TF32 and mixed precision are settings of :mod:`~freqforensics.engine.precision`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import logging
 import math
-import os
-import random
 import time
 import warnings
 from collections.abc import Callable
@@ -33,12 +34,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from freqforensics._io import atomic_write, exclusive_lock, remove_stale_temps
+from freqforensics._io import exclusive_lock, remove_stale_temps
 from freqforensics.data.dataset import collate_frames as collate_batch
+from freqforensics.engine import distributed as _dist
 from freqforensics.engine import state as _state
 from freqforensics.engine.config import TrainConfig, TrainResult
 from freqforensics.engine.evaluation import (
@@ -49,7 +50,11 @@ from freqforensics.engine.evaluation import (
     predict,
     sample_ids,
 )
-from freqforensics.engine.sampler import _EpochSampler
+from freqforensics.engine.logs import RunLog
+from freqforensics.engine.precision import amp_dtype, tf32_mode
+from freqforensics.engine.sampler import _EpochSampler, seeded_loader
+from freqforensics.engine.seeding import rng_state, seed_everything, set_rng_state
+from freqforensics.engine.state import atomic_save
 from freqforensics.metrics import evaluate_predictions
 
 __all__ = [
@@ -64,32 +69,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and torch (all devices); optionally ask for deterministic kernels."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through a temporary file and ``os.replace``: never a half-written file.
-
-    The engine itself writes safetensors; read a file of this function back with
-    ``torch.load(path, weights_only=True)`` only (a full unpickling can run code).
-    """
-    with atomic_write(path, "wb") as fh:
-        torch.save(obj, fh)
-
-
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
 
 
 class Trainer:
@@ -107,7 +86,8 @@ class Trainer:
             the start of every epoch (fresh crops and masks per epoch).
         val_set: validation data set (best checkpoint on its frame-level AUC), or ``None``.
         config: the settings.
-        out_dir: where ``metrics.csv``, ``last.safetensors`` and ``best.safetensors`` go.
+        out_dir: where ``metrics.csv``, ``steps.csv``, ``last.safetensors`` and
+            ``best.safetensors`` go.
         save_best: callback ``save_best(model, path)``; default: ``model.save_checkpoint``
             when it exists, else a torch state dict.
     """
@@ -124,27 +104,12 @@ class Trainer:
         self.cfg = config
         self.out_dir = Path(out_dir)
         self.train_set, self.val_set = train_set, val_set
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.distributed = self.world > 1
-        if self.distributed and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
-            dist.init_process_group(backend=backend)
-        self.device = _device(config.device)
-        if self.distributed and self.device.type == "cuda":
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(self.device)
+        self.procs = _dist.setup(config.device)
+        self.world, self.rank = self.procs.world_size, self.procs.rank
+        self.distributed, self.device = self.procs.distributed, self.procs.device
         seed_everything(config.seed + self.rank, config.deterministic)
-        if self.device.type == "cuda":
-            # Keep float32 matmuls and convolutions in float32 (cuDNN would use TF32).
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
         self.model = model.to(self.device)
-        self.ddp: nn.Module = self.model
-        if self.distributed:
-            self.ddp = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+        self.ddp = _dist.wrap(self.model, self.procs)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -157,17 +122,14 @@ class Trainer:
             steps = min(steps, config.max_steps_per_epoch)
         self.steps_per_epoch = max(1, steps)
         self.total_steps = self.steps_per_epoch * config.epochs
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        use_amp = config.amp and self.device.type == "cuda"
-        self.amp_dtype = (
-            torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: config.lr_factor(step, self.total_steps)
         )
-        self.use_amp = use_amp
-        self.scaler = torch.amp.GradScaler(
-            "cuda", enabled=use_amp and self.amp_dtype == torch.float16
-        )
+        dtype = amp_dtype(self.device, config.amp)
+        self.use_amp, self.amp_dtype = dtype is not None, dtype or torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
         self.loss_fn = nn.BCEWithLogitsLoss()
-        self.save_best = save_best or _default_save
+        self.save_best = save_best or _state.save_model
         self.epoch = 0
         self.step_in_epoch = 0
         self.global_step = 0
@@ -176,30 +138,15 @@ class Trainer:
         self.best_auc = -math.inf
         self.best_epoch = -1
         self.history: list[dict[str, float]] = []
-        self._tb: Any = None
+        self._log: RunLog | None = None  # rank 0, during fit
 
     # ------------------------------------------------------------------------------ state
-    def _lr_factor(self, step: int) -> float:
-        if self.cfg.scheduler == "none":
-            return 1.0
-        if step < self.cfg.warmup_steps:
-            return (step + 1) / max(1, self.cfg.warmup_steps)
-        t = (step - self.cfg.warmup_steps) / max(1, self.total_steps - self.cfg.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumption needs: weights, optimiser, schedule, RNGs, progress."""
-        rng: dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-        }
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -215,7 +162,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "history": self.history,
             "config": dataclasses.asdict(self.cfg),
-            "rng": rng,
+            "rng": rng_state(self.device),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -231,13 +178,7 @@ class Trainer:
         self.best_auc = float(state["best_auc"])
         self.best_epoch = int(state["best_epoch"])
         self.history = list(state["history"])
-        rng = state.get("rng", {})
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-            np.random.set_state(rng["numpy"])
-            random.setstate(rng["python"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        set_rng_state(state.get("rng", {}), self.device)
 
     @property
     def state_path(self) -> Path:
@@ -264,16 +205,7 @@ class Trainer:
         if not path.is_file():
             return False
         state = _state.load_train_state(path)
-        changed = _state.config_differences(state.get("config", {}), self.cfg)
-        n_then = state.get("sampler", {}).get("n", self.sampler.n)
-        if n_then != self.sampler.n:
-            changed.append(f"training set size: {n_then} -> {self.sampler.n}")
-        if changed:
-            raise _state.TrainStateError(
-                f"{path} was saved with other settings ({'; '.join(changed)}); use the same "
-                "settings to resume (raising epochs extends a run), or rerun with --restart "
-                "(Trainer.fit(resume=False)) to start over"
-            )
+        _state.check_resumable(path, state, self.cfg, self.sampler.n)
         self.load_state_dict(state)
         logger.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
         return True
@@ -282,22 +214,9 @@ class Trainer:
     def _loader(
         self, dataset: Dataset[Any], sampler: Sampler[int] | None, batch: int
     ) -> DataLoader:
-        # A generator of its own (workers' seeds a function of seed, epoch and rank): without
-        # one, iter(loader) draws from the global torch RNG, and a resumed epoch, which makes
-        # one more iterator, would get other dropout masks than an uninterrupted run.
-        generator = torch.Generator()
-        generator.manual_seed(self.cfg.seed * 1_000_003 + self.epoch * 1009 + self.rank)
-        return DataLoader(
-            dataset,
-            batch_size=batch,
-            sampler=sampler,
-            shuffle=False,
-            num_workers=self.cfg.num_workers,
-            collate_fn=collate_batch,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-            generator=generator,
-        )
+        seed = self.cfg.seed * 1_000_003 + self.epoch * 1009 + self.rank
+        cuda, workers = self.device.type == "cuda", self.cfg.num_workers
+        return seeded_loader(dataset, sampler, batch, seed, workers, pin_memory=cuda)
 
     def train_epoch(self) -> float:
         """One epoch (from ``step_in_epoch`` on, after a resume); returns the mean loss."""
@@ -320,6 +239,7 @@ class Trainer:
             desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
         )
         for _ in bar:
+            t0 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
             step_loss, used = 0.0, 0
             for _micro in range(cfg.accumulate):
@@ -343,11 +263,16 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 losses.append(step_loss)
+            lr = self.optimizer.param_groups[0]["lr"]
             with warnings.catch_warnings():  # a skipped first step: no optimizer.step() yet
                 warnings.filterwarnings("ignore", "Detected call of `lr_scheduler", UserWarning)
                 self.scheduler.step()  # the schedule stays a function of the step count
             self.global_step += 1
             self.step_in_epoch += 1
+            if self._log is not None:
+                loss_now = step_loss if used else math.nan
+                seconds = time.perf_counter() - t0
+                self._log.step(self.global_step, self.epoch + 1, loss_now, lr, seconds)
             if losses and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if cfg.checkpoint_every and self.step_in_epoch % cfg.checkpoint_every == 0:
@@ -357,11 +282,7 @@ class Trainer:
     def _finite(self, batch: dict[str, Any]) -> bool:
         """Whether ``batch`` is finite (on every process); count and log it when it is not."""
         bad = nonfinite_samples(batch)
-        finite = not bad
-        if self.distributed:  # every process skips the batch, or none: DDP needs them in step
-            flag = torch.tensor([int(finite)], device=self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-            finite = bool(flag.item())
+        finite = _dist.all_processes(not bad, self.procs)  # skipped by all, or by none
         if not finite:
             self.skipped_batches += 1
             ids = sample_ids(batch, bad[:10])
@@ -385,32 +306,6 @@ class Trainer:
         )
         return evaluate_predictions(ids, labels, probs)
 
-    def _log(self, row: dict[str, float]) -> None:
-        self._rewrite_log()  # the whole file each epoch (a few rows): never a torn append
-        if self._tb is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
-            except Exception:  # TensorBoard is optional
-                self._tb = False
-        if self._tb:
-            for key, value in row.items():
-                if key != "epoch":
-                    self._tb.add_scalar(key, value, int(row["epoch"]))
-
-    def _rewrite_log(self) -> None:
-        """Write ``metrics.csv`` afresh (atomically) from ``history``, the checkpoint's rows."""
-        path = self.out_dir / "metrics.csv"
-        if not self.history:
-            path.unlink(missing_ok=True)
-            return
-        fields = list(dict.fromkeys(k for row in self.history for k in row))
-        with atomic_write(path, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(self.history)
-
     def fit(self, resume: bool = True, lock: bool = True) -> TrainResult:
         """Train for ``config.epochs`` epochs, resuming from ``out_dir/last.safetensors``.
 
@@ -421,6 +316,9 @@ class Trainer:
                 run on it fails at once with :class:`~freqforensics._io.RunLockedError`;
                 ``False`` when the caller holds it already.
 
+        TF32 is set as ``config.tf32`` says while it trains, and restored after
+        (:func:`~freqforensics.engine.precision.tf32_mode`).
+
         Raises:
             TrainStateError: the state in ``out_dir`` cannot be resumed (see :meth:`resume`).
         """
@@ -428,8 +326,13 @@ class Trainer:
         guard: Any = contextlib.nullcontext()
         if lock and self.is_main:
             guard = exclusive_lock(self.out_dir, "training run")
-        with guard:
-            return self._fit(resume)
+        with guard, tf32_mode(self.cfg.tf32):
+            try:
+                return self._fit(resume)
+            finally:
+                if self._log is not None:
+                    self._log.close()
+                    self._log = None
 
     def _fit(self, resume: bool) -> TrainResult:
         if self.is_main:
@@ -443,9 +346,9 @@ class Trainer:
             # A fresh run starts from the seed, whatever ran since the constructor.
             seed_everything(self.cfg.seed + self.rank, self.cfg.deterministic)
         if self.is_main:
-            # One row per finished epoch: drop rows of an earlier run (resume=False) and a row
-            # written just before a kill that came before its epoch's checkpoint.
-            self._rewrite_log()
+            # One row per finished epoch and per step: drop rows of an earlier run
+            # (resume=False) and those written after the checkpoint, before a kill.
+            self._log = RunLog(self.out_dir, self.history, self.global_step)
         while self.epoch < self.cfg.epochs:
             t0 = time.perf_counter()
             train_loss = self.train_epoch()
@@ -470,30 +373,19 @@ class Trainer:
                 self.save_best(self.model, self.out_dir / "best.safetensors")
             row["epoch_seconds"] = time.perf_counter() - t0
             self.history.append(row)
-            if self.is_main:
-                self._log(row)
+            if self._log is not None:
+                self._log.epoch(row, self.history)
                 logger.info("epoch %d: %s", self.epoch + 1, row)
             self.epoch += 1
             self.step_in_epoch = 0
             self.epoch_losses = []
             self.skipped_batches = 0
             self.checkpoint()
-            if self.distributed:
-                dist.barrier()
+            _dist.barrier(self.procs)
         best = self.out_dir / "best.safetensors"
         if self.is_main and self.best_epoch < 0:
             # Validation AUC was undefined every epoch (e.g. one class only): keep the last model.
             logger.warning("no finite validation AUC; saving the last model as %s", best)
             self.best_epoch = self.epoch
             self.save_best(self.model, best)
-        if self._tb:
-            self._tb.close()
         return TrainResult(self.best_epoch, self.best_auc, self.history, self.out_dir)
-
-
-def _default_save(model: nn.Module, path: Path) -> None:
-    save = getattr(model, "save_checkpoint", None)
-    if callable(save):
-        save(path)
-    else:
-        _state.save_tensors(path, model.state_dict())

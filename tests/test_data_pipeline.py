@@ -468,14 +468,18 @@ def test_rerun_skips_finished_videos(run, records, tmp_path: Path, monkeypatch: 
     assert sorted(report.skipped) == sorted(r.video_id for r in records)
     assert (copy / "ffpp" / "manifest.csv").read_text() == before
 
-    # Losing one video's part file (a kill before its commit) redoes that video only.
-    part = next((copy / "ffpp" / "_parts").glob("original%2Fc23%2F004.csv"))
-    other = copy / "ffpp" / "_parts" / "original%2Fc23%2F519.csv"
-    mtime = other.stat().st_mtime_ns
-    part.unlink()
+    # A kill that cut one video's journal block (its last line) redoes that video only; the
+    # journals holding the other videos are neither redone nor rewritten.
+    journals = sorted((copy / "ffpp" / ".journal").glob("*.jsonl"))
+    lines = {j: j.read_bytes().splitlines(keepends=True) for j in journals}
+    hit = next(j for j in journals if any(b'"ffpp/original/c23/004"' in x for x in lines[j]))
+    cut = next(x for x in lines[hit] if b'"ffpp/original/c23/004"' in x)
+    hit.write_bytes(b"".join(x for x in lines[hit] if x != cut) + cut[: len(cut) // 2])
+    before_bytes = {j: j.read_bytes() for j in journals}
     report = preprocess(records, copy, frames_per_video=FRAMES, workers=1, progress=False)
     assert calls == ["ffpp/original/c23/004"] and report.processed == calls
-    assert other.stat().st_mtime_ns == mtime
+    assert {j: j.read_bytes() for j in journals} == before_bytes
+    assert len(list((copy / "ffpp" / ".journal").glob("*.jsonl"))) == len(journals) + 1
     assert (copy / "ffpp" / "manifest.csv").read_text() == before
 
     with pytest.raises(ValueError, match="frames_per_video"):
@@ -500,10 +504,10 @@ def test_interrupted_run_resumes_without_redoing(tmp_path: Path, monkeypatch: py
     with pytest.raises(RuntimeError, match="worker killed"):
         preprocess(recs, out, frames_per_video=1, workers=1, progress=False)
     first = calls[0]
-    # The manifest is assembled from the finished part even though the job stopped.
+    # The manifest is assembled from the finished video's journal even though the job stopped.
     assert {r.video_id for r in load_manifest(out / "ffpp")} == {first}
-    part = next((out / "ffpp" / "_parts").glob("*.csv"))
-    mtime = part.stat().st_mtime_ns
+    (journal,) = (out / "ffpp" / ".journal").glob("*.jsonl")
+    mtime = journal.stat().st_mtime_ns
 
     calls.clear()
 
@@ -515,7 +519,7 @@ def test_interrupted_run_resumes_without_redoing(tmp_path: Path, monkeypatch: py
     report = preprocess(recs, out, frames_per_video=1, workers=1, progress=False)
     assert sorted(calls) == sorted(keep - {first})
     assert report.skipped == [first]
-    assert part.stat().st_mtime_ns == mtime
+    assert journal.stat().st_mtime_ns == mtime  # the rerun appends to a journal of its own
     assert {r.video_id for r in load_manifest(out / "ffpp")} == keep
 
 

@@ -29,7 +29,7 @@ import argparse
 import logging
 import sys
 
-from freqforensics.cli import evaluate, explain, predict, preprocess, robustness, train
+from freqforensics.cli import evaluate, explain, merge, predict, preprocess, robustness, train
 from freqforensics.cli._common import CLIError, Formatter, Parser, UsageError, version
 from freqforensics.cli.predict import EXIT_NO_FACE
 from freqforensics.cli.preprocess import EXIT_NOT_READ
@@ -40,6 +40,7 @@ __all__ = ["main", "build_parser", "CLIError", "EXIT_NOT_READ", "EXIT_NO_FACE"]
 COMMANDS = (
     ("preprocess", preprocess,
      "Sample frames, crop the largest face, write PNG crops and a manifest (resumable)."),
+    ("merge", merge, "Join the output folders of 'preprocess --shard I/N' runs into one."),
     ("train", train, "Train SFCL-HCMF from a config recipe and/or flags (resumable)."),
     ("evaluate", evaluate,
      "Frame- and video-level AUC/ACC/EER/AP of a checkpoint, per manifest and overall."),

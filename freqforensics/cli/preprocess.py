@@ -21,6 +21,16 @@ from freqforensics.data.sources import DATASETS  # noqa: E402
 EXIT_NOT_READ = 3
 
 
+def _shard(text: str) -> Any:
+    """``--shard I/N`` as a :class:`~freqforensics.data.shards.Shard`."""
+    from freqforensics.data.shards import parse_shard
+
+    try:
+        return parse_shard(text, "--shard")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """``freqforensics preprocess``: videos -> face crops + manifest (exit 3: some not read)."""
     from collections import Counter
@@ -36,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         compression=args.compression, skip_missing=args.skip_missing,
         val_fraction=args.val_fraction, seed=args.seed, val_parts=args.val_parts,
         video_dir=args.video_dir, name=args.name, folder_split=args.folder_split,
-        videos=args.videos,
+        videos=args.videos, identity_regex=args.identity_regex,
+        unknown_identity=args.unknown_identity,
     )
     for note in notes:
         print(note.replace("skip_missing:", "--skip-missing:"))
@@ -51,13 +62,21 @@ def run(args: argparse.Namespace) -> int:
             upsample=args.upsample,
             progress=not args.quiet,
             retry_errors=args.retry_errors,
+            track=args.track,
+            detect_every=args.detect_every,
+            detector=args.detector,
+            landmarks=getattr(args, "landmarks", True),
+            shard=args.shard,
         )
     except RunLockedError as err:
         raise CLIError(str(err)) from None
     seconds = time.perf_counter() - t0
     done = len(report.processed) - len(report.errors) - len(report.missing)
+    listed = len(records) - report.other_shards
+    if args.shard:
+        print(f"--shard {args.shard}: {listed} of the {len(records)} listed videos")
     print(
-        f"videos: {len(records)} listed, {done} done now, {len(report.skipped)} already done "
+        f"videos: {listed} listed, {done} done now, {len(report.skipped)} already done "
         f"(skipped), {len(report.errors)} errors, {len(report.missing)} missing "
         f"({seconds:.1f} s)"
     )
@@ -84,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if len(earlier) > 20:
         print(f"  ... and {len(earlier) - 20} more not read in earlier runs")
     print(
-        f"finished, but {len(report.not_read)} of the {len(records)} listed videos could not be "
+        f"finished, but {len(report.not_read)} of the {listed} listed videos could not be "
         f"read ({len(earlier)} of them in an earlier run; --retry-errors redoes unreadable ones); "
         f"they are recorded in the manifest as video_error or missing (exit status "
         f"{EXIT_NOT_READ})"
@@ -96,10 +115,14 @@ EPILOG = """\
 Writes <out>/<dataset>/manifest.csv and the face crops (lossless PNG, original resolution,
 1.3x dlib box snapped to the 8-pixel grid of the frame). Rerunning the same command resumes:
 finished videos are skipped. An out folder made with other --frames/--scale/--upsample is
-refused: use one folder per setting (e.g. 270 frames for train, 50 for val/test). One run at a
-time per --out: a second one fails at once. Paths in the metadata that leave --root, folders
-that cannot be listed and broken links are never read: like corrupt and missing videos they
-are listed in the summary and recorded in the manifest (status video_error or missing).
+refused (so are other --track/--detect-every/--detector/--no-landmarks/--shard): use one folder
+per setting (e.g. 270 frames for train, 50 for val/test). One run at a time per --out: a second
+one fails at once. Each crop gets its 68 dlib landmarks beside it (<frame>.landmarks.npy, crop
+pixels). --shard I/N processes 1/N of the videos (a stable hash of the video id) into its own
+--out; 'freqforensics merge' joins the N shard folders into one. Paths in the metadata that
+leave --root, folders that cannot be listed and broken links are never read: like corrupt and
+missing videos they are listed in the summary and recorded in the manifest (status
+video_error or missing).
 
 exit status: 0 every listed video was read; 3 finished, but some listed videos could not be
 read (unreadable, corrupt, refused or missing; --skip-missing leaves absent files out); 2 a
@@ -115,6 +138,10 @@ examples:
   freqforensics preprocess --dataset dfdc-test --root /data/dfdc_test/labels.csv \\
       --out crops/dfdc --frames 50
   freqforensics preprocess --dataset folder --root my_videos --out crops/mine --frames 32
+  freqforensics preprocess --dataset ffpp --root /data/FaceForensics++ --out crops/ffpp-s0 \
+      --frames 270 --track --detect-every 5 --shard 0/2     (and --shard 1/2 elsewhere)
+  freqforensics preprocess --dataset images --root ../shared/data/faces-real --out crops/faces \
+      --identity-regex '^(?P<identity>.+?__.+?)__' --val-fraction 0.15 --seed 0
 """
 
 
@@ -125,7 +152,13 @@ def register(command: Any) -> None:
         "Sample frames, crop the largest face, write PNG crops and a manifest (resumable).",
         EPILOG,
     )
-    p.add_argument("--dataset", choices=DATASETS, required=True, help="layout of --root")
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        required=True,
+        help="layout of --root (images: a folder of real photographs, identity-disjoint "
+        "train/val)",
+    )
     p.add_argument(
         "--root",
         type=Path,
@@ -167,6 +200,39 @@ def register(command: Any) -> None:
         help="worker processes (default: all CPUs)",
     )
     face_options(p)
+    track = p.add_argument_group("tracking, landmarks and sharding")
+    track.add_argument(
+        "--track",
+        action="store_true",
+        help="decode each video's sampled frames in order and follow the main face (detector "
+        "every --detect-every frames; other people's faces are never cropped) instead of "
+        "detecting in every frame",
+    )
+    track.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=5,
+        metavar="K",
+        help="with --track: run the detector every K sampled frames",
+    )
+    track.add_argument(
+        "--detector", choices=("hog", "cnn"), default="hog", help="dlib face detector"
+    )
+    track.add_argument(
+        "--no-landmarks",
+        dest="landmarks",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="no landmarks sidecars (only to resume an --out made before they existed)",
+    )
+    track.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="I/N",
+        help="process shard I of N (0 <= I < N; a stable hash of the video id) into its own "
+        "--out, writing <dataset>/manifest.shard-I-of-N.csv; join with 'freqforensics merge'",
+    )
     p.add_argument(
         "--skip-missing",
         action="store_true",
@@ -186,10 +252,13 @@ def register(command: Any) -> None:
     p.add_argument(
         "--val-fraction",
         type=float,
-        default=0.0,
-        help="celebdf: share of the non-test videos put in val",
+        default=None,
+        help="celebdf: share of the non-test videos put in val (default 0); images: share of "
+        "the identities put in val (default 0.15)",
     )
-    p.add_argument("--seed", type=int, default=0, help="celebdf: seed of the val selection")
+    p.add_argument(
+        "--seed", type=int, default=0, help="celebdf, images: seed of the val selection"
+    )
     p.add_argument(
         "--val-parts", type=int, nargs="*", default=[], help="dfdc: part numbers used as val"
     )
@@ -199,7 +268,23 @@ def register(command: Any) -> None:
         default=None,
         help="dfdc-test: folder of the videos (default: beside labels.csv)",
     )
-    p.add_argument("--name", default=None, help="folder: dataset name (default: the folder's name)")
+    p.add_argument(
+        "--name", default=None, help="folder, images: dataset name (default: the folder's name)"
+    )
+    p.add_argument(
+        "--identity-regex",
+        default=None,
+        metavar="REGEX",
+        help="images: Python regex on the file name; its group 'identity' (or the whole match) "
+        "is the person (default: the subfolder). faces-real: '^(?P<identity>.+?__.+?)__'",
+    )
+    p.add_argument(
+        "--unknown-identity",
+        default="unk",
+        metavar="NAME",
+        help="images: an identity NAME (or ending in __NAME or /NAME) is unknown: each such "
+        "file is its own identity ('' disables)",
+    )
     p.add_argument(
         "--folder-split",
         choices=SPLITS,

@@ -5,7 +5,10 @@
 - :mod:`~freqforensics.data.video`: exact, keyframe-seeking frame sampling with PyAV.
 - :mod:`~freqforensics.data.faces`: dlib's largest face, FaceForensics++'s 1.3x square,
   snapped to the 8-pixel grid of the frame.
-- :mod:`~freqforensics.data.preprocess`: the resumable, parallel cropping job.
+- :mod:`~freqforensics.data.preprocess`: the resumable, parallel cropping job (per-frame
+  detection or face tracking, :mod:`~freqforensics.data.cropping`; 68 landmarks per crop).
+- :mod:`~freqforensics.data.journal`: its settings and append-only journals.
+- :mod:`~freqforensics.data.shards`: sharding the job over machines, and merging the shards.
 - :mod:`~freqforensics.data.manifest`: the manifest format, read back with checked paths.
 - :mod:`~freqforensics.data.dataset`: :class:`FrameDataset` (``image`` + ``sida`` + ``label``).
 - :mod:`~freqforensics.data.pseudo`: :class:`PseudoFakeDataset`, self-blended fakes made from
@@ -25,11 +28,13 @@ from freqforensics.data.faces import FaceBox, FaceDetector, crop_face, detect_la
 from freqforensics.data.preprocess import (
     MANIFEST_COLUMNS,
     STATUSES,
+    CropSettings,
     ManifestRow,
     PreprocessReport,
     load_manifest,
     manifest_path,
     preprocess,
+    process_video,
 )
 from freqforensics.data.pseudo import PseudoFakeDataset, make_pseudo_fake
 from freqforensics.data.readers import (
@@ -39,7 +44,9 @@ from freqforensics.data.readers import (
     read_dfdc_test,
     read_ffpp,
     read_folder,
+    read_images,
 )
+from freqforensics.data.shards import merge_manifests
 from freqforensics.data.video import (
     Frame,
     VideoError,
@@ -57,6 +64,7 @@ __all__ = [
     "read_dfdc",
     "read_dfdc_test",
     "read_folder",
+    "read_images",
     "VideoError",
     "VideoInfo",
     "Frame",
@@ -74,6 +82,9 @@ __all__ = [
     "ManifestRow",
     "PreprocessReport",
     "preprocess",
+    "process_video",
+    "CropSettings",
+    "merge_manifests",
     "load_manifest",
     "manifest_path",
     "FrameDataset",

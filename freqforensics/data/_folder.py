@@ -1,14 +1,17 @@
-"""The reader of plain ``real/`` + ``fake/`` folders (re-exported by :mod:`.readers`).
+"""The readers of plain folders (re-exported by :mod:`.readers`).
 
-Every file with a video or image extension is a record; a folder that cannot be listed, a broken
-link, a link to a folder (not followed) or an entry that is not a regular file is a record with
-``error`` set, recorded as ``video_error`` by the preprocessing job: nothing is dropped
-silently.
+:func:`read_folder` reads ``real/`` + ``fake/`` folders of videos and images;
+:func:`read_images` reads a folder of real photographs, with identities and identity-disjoint
+train/val splits. Every file with a video or image extension is a record; a folder that cannot
+be listed, a broken link, a link to a folder (not followed) or an entry that is not a regular
+file is a record with ``error`` set, recorded as ``video_error`` by the preprocessing job:
+nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -19,11 +22,13 @@ from freqforensics.data.readers import (
     VIDEO_EXTENSIONS,
     VideoRecord,
     _check_dir,
+    _check_fraction,
     _check_subset,
+    _hash_fraction,
     _report_missing,
 )
 
-__all__ = ["read_folder"]
+__all__ = ["read_folder", "read_images"]
 
 _FOLDER_LABELS = {"real": 0, "fake": 1}
 
@@ -77,6 +82,10 @@ def read_folder(
             f"root must hold real/ and/or fake/ folders (optionally under train/val/test) with "
             f"videos or images, none found under {root}"
         )
+    return _finish(records, name)
+
+
+def _finish(records: list[VideoRecord], name: str) -> list[VideoRecord]:
     records.sort(key=lambda r: r.video_id)
     clashes = sorted(i for i, n in Counter(r.video_id for r in records).items() if n > 1)
     if clashes:
@@ -86,6 +95,100 @@ def read_folder(
         )
     _report_missing(records, name)
     return records
+
+
+def read_images(
+    root: str | Path,
+    dataset: str | None = None,
+    identity_regex: str | None = None,
+    unknown_identity: str = "unk",
+    val_fraction: float = 0.15,
+    seed: int = 0,
+) -> list[VideoRecord]:
+    """List a folder of real photographs (recursively), with identity-disjoint train/val.
+
+    Every image is a one-frame video of label 0 (``method`` ``"original"``). Its identity
+    (the person) is the path of its folder below ``root`` (``root/alice/1.jpg`` -> ``alice``; a
+    file directly in ``root`` is its own identity), or, with ``identity_regex``, taken from the
+    file name: the named group ``identity`` of the first match (:func:`re.search`), or the
+    whole match. An identity equal to ``unknown_identity``, or ending in
+    ``__<unknown_identity>`` or ``/<unknown_identity>``, is unknown: each such file is its own
+    identity (``<identity>#<path without extension>``). For ``faces-real``
+    (``<source>__<identity>__<file>``) the regex ``^(?P<identity>.+?__.+?)__`` gives
+    ``<source>__<identity>``, and the ``deepface__unk`` files each become one identity.
+
+    The split is ``"val"`` for the identities whose hash with ``seed`` falls under
+    ``val_fraction`` and ``"train"`` for the others, so all the photos of a person lie on one
+    side. Videos in ``root``, and names the regex does not match, are records with ``error``
+    set (reported as ``video_error``, never read).
+
+    Args:
+        root: the folder.
+        dataset: dataset name for ids and manifests (default: the folder's name).
+        identity_regex: a Python regex applied to the file name; ``None``: the folder.
+        unknown_identity: the identity that means "unknown" (``""``: none).
+        val_fraction: share of the identities put in ``"val"``, in ``[0, 1)``.
+        seed: seed of that selection.
+
+    Returns:
+        Records sorted by ``video_id`` (``"<dataset>/<relative path without extension>"``),
+        with ``identity`` set.
+    """
+    root = _check_dir(root, "root")
+    name = safe_component(dataset if dataset is not None else root.resolve().name, "dataset")
+    val_fraction = _check_fraction(val_fraction, "val_fraction")
+    pattern = None
+    if identity_regex is not None:
+        try:
+            pattern = re.compile(identity_regex)
+        except re.error as err:
+            raise ValueError(
+                f"identity_regex {identity_regex!r} is not a valid regex ({err})"
+            ) from None
+    files, problems = _walk_folder(root)
+    records: list[VideoRecord] = []
+    for path, problem in [(p, "") for p in files] + problems:
+        rel = path.relative_to(root)
+        stem = rel.with_suffix("").as_posix() if path.suffix.lower() in IMAGE_EXTENSIONS else ""
+        identity = ""
+        if not problem and not stem:
+            problem = f"{path} is a video; the images source reads still images only, refused"
+        elif not problem:
+            identity, problem = _identity(rel, pattern, unknown_identity)
+        split = "val" if identity and _hash_fraction(identity, seed) < val_fraction else "train"
+        video_id = f"{name}/{stem or rel.as_posix()}"
+        records.append(
+            VideoRecord.listed(
+                path, 0, split, name, "original", "", video_id, problem=problem, identity=identity
+            )
+        )
+    if not records:
+        raise ValueError(f"root must hold images (found recursively), none found under {root}")
+    return _finish(records, name)
+
+
+def _identity(rel: Path, pattern: re.Pattern[str] | None, unknown: str) -> tuple[str, str]:
+    """``(identity, "")`` of one image, or ``("", why it is refused)``."""
+    if pattern is None:
+        folder = rel.parent.as_posix()
+        identity = folder if folder != "." else rel.with_suffix("").as_posix()
+    else:
+        match = pattern.search(rel.name)
+        identity = ""
+        if match is not None:
+            identity = (
+                match.group("identity") if "identity" in pattern.groupindex else match.group(0)
+            ) or ""
+        if not identity:
+            return "", (
+                f"file name {rel.name!r} gives no identity with identity_regex "
+                f"{pattern.pattern!r}; refused"
+            )
+    if unknown and (
+        identity == unknown or identity.endswith((f"__{unknown}", f"/{unknown}"))
+    ):
+        identity = f"{identity}#{rel.with_suffix('').as_posix()}"
+    return identity, ""
 
 
 def _walk_folder(directory: Path) -> tuple[list[Path], list[tuple[Path, str]]]:

@@ -1,17 +1,19 @@
-"""The manifest format and the part files the preprocessing job builds it from.
+"""The manifest format (and the part files of earlier versions of the preprocessing job).
 
-Layout under a preprocessing ``out_dir``::
+Layout under a preprocessing ``out_dir`` (the job's journals: :mod:`~freqforensics.data.journal`)::
 
     <dataset>/manifest.csv               one manifest per dataset (columns: MANIFEST_COLUMNS)
-    <dataset>/_parts/<video>.csv         one finished video's rows (written atomically)
-    <dataset>/<rest of video_id>/<frame_index:06d>.png   the crops, original resolution
+    <dataset>/<rest of video_id>/<frame_index:06d>.png             the crops, original resolution
+    <dataset>/<rest of video_id>/<frame_index:06d>.landmarks.npy   their 68 landmarks
 
-Part and crop file names come from ``video_id`` and stay within the file system's limits: a
-part name is the percent-encoded id below the dataset folder, cut and hashed when it would pass
-:data:`~freqforensics._io.MAX_NAME_BYTES` (:func:`~freqforensics._io.bounded_name`), and a crop
-folder keeps the id's components, each hashed only when too long, so non-ASCII names keep
-working. Reading a manifest checks every row: a ``crop_path`` that is absolute or leaves the
-manifest's folder, or a malformed value, is a :class:`ValueError` naming the file and line.
+Crop file names come from ``video_id`` and stay within the file system's limits: a crop folder
+keeps the id's components, each hashed only when too long
+(:func:`~freqforensics._io.bounded_name`), so non-ASCII names keep working. Output folders of
+earlier versions also hold ``<dataset>/_parts/<video>.csv`` (one finished video's rows), still
+read on resume. Reading a manifest checks every row: a ``crop_path`` that is absolute or leaves
+the manifest's folder, or a malformed value, is a :class:`ValueError` naming the file and line.
+The ``identity`` column (the person, for the ``images`` source; empty elsewhere) is optional
+when reading: manifests written before it existed read as ``identity=""``.
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ MANIFEST_COLUMNS = (
     "status",
     "source",
     "detail",
+    "identity",
 )
+#: Columns a manifest must have (``detail`` and ``identity`` may be absent).
+REQUIRED_COLUMNS = MANIFEST_COLUMNS[:-2]
 STATUSES = ("ok", "no_face", "video_error", "missing")
 PARTS = "_parts"
+_BLANK = dict.fromkeys(MANIFEST_COLUMNS, "")
 MANIFEST = "manifest.csv"
 
 
@@ -69,6 +75,8 @@ class ManifestRow:
         status: one of :data:`STATUSES`.
         source: the source video file.
         detail: error message for ``video_error``, empty otherwise.
+        identity: the person shown (``images`` source: ``<source>__<name>``, see
+            :func:`~freqforensics.data.read_images`), ``""`` where unknown.
     """
 
     video_id: str
@@ -86,6 +94,7 @@ class ManifestRow:
     status: str
     source: str
     detail: str = ""
+    identity: str = ""
 
 
 def manifest_path(out_dir: str | Path, dataset: str) -> Path:
@@ -94,7 +103,7 @@ def manifest_path(out_dir: str | Path, dataset: str) -> Path:
 
 
 def part_path(dataset_dir: Path, rest: str) -> Path:
-    """The part file of the video whose id below the dataset folder is ``rest``."""
+    """The part file (earlier versions) of the video whose id below the dataset is ``rest``."""
     return dataset_dir / PARTS / bounded_name(rest, ".csv")
 
 
@@ -105,9 +114,9 @@ def crop_dir(dataset_dir: Path, rest: str) -> Path:
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    """The rows of a manifest or part file as dicts."""
+    """The rows of a manifest or part file as dicts (missing optional columns read as ``""``)."""
     with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        return [{**_BLANK, **row} for row in csv.DictReader(f)]
 
 
 def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -116,18 +125,6 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-
-
-def assemble(dataset_dir: Path) -> Path:
-    """Rebuild ``manifest.csv`` of a dataset folder from its part files; returns its path."""
-    rows: list[dict[str, str]] = []
-    parts_dir = dataset_dir / PARTS
-    for part in sorted(parts_dir.glob("*.csv")) if parts_dir.is_dir() else []:
-        rows.extend(read_csv(part))
-    rows.sort(key=lambda r: (r["video_id"], int(r["frame_index"])))
-    path = dataset_dir / MANIFEST
-    write_csv(path, rows)
-    return path
 
 
 def _int(raw: dict[str, str], key: str, where: str) -> int:
@@ -186,6 +183,7 @@ def _parse(raw: dict[str, str], crops: _Crops, where: str) -> ManifestRow:
         status=status,
         source=raw["source"],
         detail=raw.get("detail") or "",
+        identity=raw.get("identity") or "",
     )
 
 
@@ -220,7 +218,7 @@ def load_manifest(path: str | Path, status: str | Sequence[str] | None = None) -
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in MANIFEST_COLUMNS[:-1] if c not in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise ValueError(
                     f"{path} is not a manifest: columns {missing} are missing (expected the "

@@ -1,20 +1,26 @@
 """The preprocessing job: videos -> sampled frames -> face crops (lossless PNG) -> manifests.
 
-Layout written under ``out_dir`` (see :mod:`~freqforensics.data.manifest` for the file
-names)::
+Layout written under ``out_dir`` (see :mod:`~freqforensics.data.journal` for the journal
+format and :mod:`~freqforensics.data.manifest` for the manifest's)::
 
     preprocess.json                      the settings; a rerun with other settings is refused
     .lock                                held while a run works on the folder
-    <dataset>/manifest.csv               one manifest per dataset (columns: MANIFEST_COLUMNS)
-    <dataset>/_parts/<video>.csv         one finished video's rows (written atomically)
-    <dataset>/<rest of video_id>/<frame_index:06d>.png   the crops, original resolution
+    <dataset>/manifest.csv               one manifest per dataset (``manifest.shard-I-of-N.csv``
+                                         for a shard, see :mod:`~freqforensics.data.shards`)
+    <dataset>/.journal/<pid>-<start>.jsonl   append-only journal of each worker process
+    <dataset>/<rest of video_id>/<frame_index:06d>.png            the crops, original resolution
+    <dataset>/<rest of video_id>/<frame_index:06d>.landmarks.npy  their 68 landmarks (crop px)
 
-The job is resumable: crops and part files are written through temporary files and
-:func:`os.replace`, a video's part file after its crops, so a part file exists only for a
-finished video. A rerun skips videos that have a part file, removes the crops a killed run left
-for the videos it redoes and the temporary files of dead processes, and rebuilds every
-manifest from the parts; a kill (``kill -9`` included) loses at most the videos in progress.
-One run at a time works on an ``out_dir``: a second one fails at once
+The faces are found per frame or by tracking (``track=True``), see
+:mod:`~freqforensics.data.cropping`.
+
+The job is resumable: crops and sidecars are written through temporary files and
+:func:`os.replace`; then the video's rows are appended to its worker's journal as one block,
+flushed and fsync-ed, so a complete block exists only for a finished video. A rerun skips
+videos with a complete block in any journal, removes the crops a killed run left for the
+videos it redoes and the temporary files of dead processes, and rebuilds every manifest from
+the journals; a kill (``kill -9`` included) loses at most the videos in progress. One run at a
+time works on an ``out_dir``: a second one fails at once
 (:class:`~freqforensics._io.RunLockedError`). Videos run in worker processes
 (:class:`concurrent.futures.ProcessPoolExecutor`, ``spawn`` start method, safe with the
 threads of torch and tqdm: a script calling the job with ``workers > 1`` needs the usual
@@ -29,11 +35,9 @@ or a ``missing`` file (listed by the metadata, absent on disk).
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -44,43 +48,41 @@ from typing import Any
 
 import numpy as np
 
-from freqforensics._io import (
-    atomic_write,
-    atomic_write_json,
-    exclusive_lock,
-    remove_stale_temps,
-    safe_component,
+from freqforensics._io import exclusive_lock, remove_stale_temps, safe_component
+from freqforensics.data.cropping import (
+    CropSettings,
+    find_faces,
+    remove_crops,
+    row,
+    write_crops,
 )
-from freqforensics.data.faces import FaceDetector, crop_face
+from freqforensics.data.faces import FaceDetector
+from freqforensics.data.journal import Journals, assemble, check_settings, completed
 from freqforensics.data.manifest import (
     MANIFEST_COLUMNS,
     STATUSES,
     ManifestRow,
-    assemble,
     crop_dir,
     load_manifest,
     manifest_path,
-    part_path,
-    read_csv,
-    write_csv,
 )
 from freqforensics.data.readers import VideoRecord
-from freqforensics.data.video import Frame, VideoError, sample_frames
+from freqforensics.data.shards import Shard, manifest_name, parse_shard, shard_of
+from freqforensics.data.video import Frame, VideoError, read_frames, sample_frames
 
 __all__ = [
     "MANIFEST_COLUMNS",
     "STATUSES",
+    "CropSettings",
     "ManifestRow",
     "PreprocessReport",
     "preprocess",
+    "process_video",
     "load_manifest",
     "manifest_path",
 ]
 
 logger = logging.getLogger(__name__)
-
-_SETTINGS_FILE = "preprocess.json"
-_CROP = re.compile(r"^\d{6,}\.png$")
 
 
 @dataclass
@@ -97,6 +99,7 @@ class PreprocessReport:
         counts: number of frame rows per status among the videos processed by this call.
         not_read: ``video_id -> reason`` for every listed video without frames in the manifest
             because it could not be read or is missing, by this call or an earlier one.
+        other_shards: records left to the other shards (``shard`` given).
     """
 
     manifests: dict[str, Path] = field(default_factory=dict)
@@ -106,24 +109,7 @@ class PreprocessReport:
     missing: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     not_read: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Settings:
-    frames_per_video: int
-    scale: float
-    upsample: int
-    compress_level: int
-
-    def identity(self) -> dict[str, Any]:
-        # The compression level does not change the pixels, so it may differ between runs.
-        return {
-            "frames_per_video": self.frames_per_video,
-            "scale": self.scale,
-            "upsample": self.upsample,
-            "grid": 8,
-            "crop": "ffpp-square-snapped-8",
-        }
+    other_shards: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,28 +129,6 @@ def _split_id(record: VideoRecord) -> str:
             f"and no empty, '.' or '..' components, got {record.video_id!r}"
         )
     return rest
-
-
-def _row(record: VideoRecord, frame_index: int, status: str, **extra: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "video_id": record.video_id,
-        "label": record.label,
-        "split": record.split,
-        "dataset": record.dataset,
-        "method": record.method,
-        "compression": record.compression,
-        "frame_index": frame_index,
-        "x0": "",
-        "y0": "",
-        "x1": "",
-        "y1": "",
-        "crop_path": "",
-        "status": status,
-        "source": str(record.path),
-        "detail": "",
-    }
-    row.update(extra)
-    return row
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -188,58 +152,57 @@ def _unlink(paths: Iterable[Path]) -> None:
         path.unlink(missing_ok=True)
 
 
-def _process_video(
-    record: VideoRecord, out_dir: Path, settings: _Settings, detector: FaceDetector
-) -> _Result:
-    """Crop one video's sampled frames, then commit its rows to its part file."""
-    from PIL import Image
-
+def _video_rows(record: VideoRecord, out_dir: Path, settings: CropSettings) -> list[dict[str, Any]]:
+    """Crop one video's sampled frames (crops and sidecars on disk); its manifest rows."""
     rest = _split_id(record)
     dataset_dir = out_dir / record.dataset
-    rows: list[dict[str, Any]] = []
-    error = ""
     if record.error:  # refused by the reader: never opened
-        error = record.error
-        rows.append(_row(record, -1, "video_error", detail=error))
-    elif record.missing or not record.path.is_file():
-        rows.append(_row(record, -1, "missing", detail="file not found"))
-    else:
-        folder = crop_dir(dataset_dir, rest)
-        # Crops of an earlier attempt that was killed before its part file was committed.
-        _unlink(p for p in (folder.glob("*.png") if folder.is_dir() else []) if _CROP.match(p.name))
-        written: list[Path] = []
-        try:
-            for index, image in _frames(record, settings.frames_per_video):
-                box = detector(image)
-                if box is None:
-                    rows.append(_row(record, index, "no_face"))
-                    continue
-                target = folder / f"{index:06d}.png"
-                with atomic_write(target, "wb") as fh:
-                    Image.fromarray(crop_face(image, box)).save(
-                        fh, format="PNG", compress_level=settings.compress_level
-                    )
-                written.append(target)
-                rows.append(
-                    _row(
-                        record,
-                        index,
-                        "ok",
-                        x0=box.x0,
-                        y0=box.y0,
-                        x1=box.x1,
-                        y1=box.y1,
-                        crop_path=target.relative_to(dataset_dir).as_posix(),
-                    )
-                )
-        except VideoError as err:
-            error = str(err)
-            _unlink(written)
-            rows = [_row(record, -1, "video_error", detail=error)]
-        except BaseException:
-            _unlink(written)  # no crops without a part file
-            raise
-    write_csv(part_path(dataset_dir, rest), rows)
+        return [row(record, -1, "video_error", detail=record.error)]
+    if record.missing or not record.path.is_file():
+        return [row(record, -1, "missing", detail="file not found")]
+    folder = crop_dir(dataset_dir, rest)
+    remove_crops(folder)  # files of an earlier attempt killed before its journal block
+    written: list[Path] = []
+    reread = None if record.is_image else (lambda idx: read_frames(record.path, idx))
+    try:
+        faces = find_faces(_frames(record, settings.frames_per_video), settings, reread)
+        return write_crops(record, faces, folder, dataset_dir, settings.compress_level, written)
+    except VideoError as err:
+        _unlink(written)
+        return [row(record, -1, "video_error", detail=str(err))]
+    except BaseException:
+        _unlink(written)  # no crops without a journal block
+        raise
+
+
+def process_video(
+    record: VideoRecord, out_dir: str | Path, settings: CropSettings | None = None
+) -> list[dict[str, Any]]:
+    """Crop the faces of one record into ``out_dir``, without journal or manifest.
+
+    The job's work for one video, for a benchmark or a one-off: compare
+    ``CropSettings(track=True)`` with per-frame detection on the same record.
+
+    Args:
+        record: a record from the readers.
+        out_dir: output folder; crops go to ``<out_dir>/<dataset>/<rest of video_id>/``.
+        settings: how to find and write the faces (default :class:`CropSettings`).
+
+    Returns:
+        The video's manifest rows (column -> value), one per sampled frame (or one
+        ``video_error`` / ``missing`` row).
+    """
+    _check_records([record])
+    return _video_rows(record, Path(out_dir), settings if settings is not None else CropSettings())
+
+
+def _process_video(
+    record: VideoRecord, out_dir: Path, settings: CropSettings, journals: Journals
+) -> _Result:
+    """Crop one video, then commit its rows to this process's journal."""
+    rows = _video_rows(record, out_dir, settings)
+    journals(out_dir / record.dataset).commit(record.video_id, rows)
+    error = rows[0]["detail"] if rows[0]["status"] == "video_error" else ""
     return _Result(record.video_id, dict(Counter(r["status"] for r in rows)), error)
 
 
@@ -271,47 +234,21 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="freqforensics-parent-watch", daemon=True).start()
 
 
-def _init_worker(out_dir: Path, settings: _Settings) -> None:
+def _init_worker(out_dir: Path, settings: CropSettings) -> None:
     _exit_with_parent()
-    _WORKER.update(
-        out_dir=out_dir,
-        settings=settings,
-        detector=FaceDetector(scale=settings.scale, upsample=settings.upsample),
-    )
+    _WORKER.update(out_dir=out_dir, settings=settings, journals=Journals())
 
 
 def _worker_task(record: VideoRecord) -> _Result:
-    return _process_video(record, _WORKER["out_dir"], _WORKER["settings"], _WORKER["detector"])
+    return _process_video(record, _WORKER["out_dir"], _WORKER["settings"], _WORKER["journals"])
 
 
-def _check_settings(out_dir: Path, settings: _Settings) -> None:
-    path = out_dir / _SETTINGS_FILE
-    wanted = settings.identity()
-    if not path.is_file():
-        atomic_write_json(path, wanted)
-        return
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(
-            f"{path} is not valid JSON ({err}); expected the settings written by preprocess "
-            f"(delete it only if the crops in {out_dir} were all made with one setting)"
-        ) from None
-    if not isinstance(found, dict):
-        raise ValueError(f"{path} must hold a JSON object of settings, got {type(found).__name__}")
-    if found != wanted:
-        diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
-        raise ValueError(
-            f"out_dir {out_dir} holds crops made with other settings "
-            f"(setting: (stored, requested)) {diff}; use a new out_dir or the stored values"
-        )
-
-
-def _earlier(part: Path, record: VideoRecord, retry_errors: bool) -> list[dict[str, str]] | None:
+def _earlier(
+    rows: list[dict[str, str]] | None, record: VideoRecord, retry_errors: bool
+) -> list[dict[str, str]] | None:
     """The rows of an earlier run that still hold, or ``None`` when the video must be redone."""
-    if record.error or not part.is_file():
+    if record.error or rows is None:
         return None  # reader errors are cheap to record again, and may have changed
-    rows = read_csv(part)
     statuses = {r["status"] for r in rows}
     if "missing" in statuses and record.path.is_file():
         return None  # the file has arrived since
@@ -355,13 +292,20 @@ def preprocess(
     progress: bool = True,
     retry_errors: bool = False,
     compress_level: int = 1,
+    *,
+    track: bool = False,
+    detect_every: int = 5,
+    detector: str = "hog",
+    landmarks: bool = True,
+    shard: str | tuple[int, int] | Shard | None = None,
 ) -> PreprocessReport:
-    """Sample frames, crop the largest face, write lossless PNG crops and the manifests.
+    """Sample frames, crop the main face, write lossless PNG crops, landmarks and manifests.
 
-    Resumable: videos whose part file exists are skipped (missing videos are retried once
-    their file appears, unreadable ones when ``retry_errors``), and the manifests are rebuilt
-    from all finished parts at the end, also when the job stops on an exception. Records with
-    ``error`` set (refused by the reader) become ``video_error`` rows without being opened.
+    Resumable: videos with a complete journal block are skipped (missing videos are retried
+    once their file appears, unreadable ones when ``retry_errors``), and the manifests are
+    rebuilt from all journals at the end, also when the job stops on an exception. Records
+    with ``error`` set (refused by the reader) become ``video_error`` rows without being
+    opened.
 
     Args:
         records: videos from the readers (:func:`~freqforensics.data.read_ffpp`, ...), any
@@ -375,12 +319,24 @@ def preprocess(
         retry_errors: redo videos recorded as ``video_error`` by an earlier run.
         compress_level: zlib level of the PNG files, 0-9 (lossless at every level; 1 writes
             fastest, 9 smallest).
+        track: decode each video's sampled frames in order and follow the main face with
+            :class:`~freqforensics.data.tracking.FaceTracker` (detector every
+            ``detect_every`` frames; other people's faces are never cropped) instead of
+            detecting in every frame.
+        detect_every: with ``track``, run the detector every this many frames.
+        detector: dlib face detector, ``"hog"`` or ``"cnn"``.
+        landmarks: write each crop's 68 landmarks beside it (``<frame>.landmarks.npy``, crop
+            pixels); ``False`` only to resume an output folder made before landmarks.
+        shard: ``"I/N"``: process only the videos of shard ``I`` of ``N`` (a stable hash of
+            ``video_id``) and write ``<dataset>/manifest.shard-I-of-N.csv``; merge the
+            shards' folders with :func:`~freqforensics.data.shards.merge_manifests`.
 
     Returns:
         A :class:`PreprocessReport`; its ``manifests`` maps each dataset to its manifest.
 
     Raises:
-        ValueError: bad arguments, or ``out_dir`` was made with other settings.
+        ValueError: bad arguments, or ``out_dir`` was made with other settings (``track``,
+            ``detect_every``, ``detector``, ``landmarks`` and ``shard`` included).
         RunLockedError: another run is working on ``out_dir``
             (:class:`freqforensics._io.RunLockedError`, a :class:`RuntimeError`).
 
@@ -394,38 +350,58 @@ def preprocess(
         workers = os.cpu_count() or 1
     workers = _check_int(workers, "workers", 1)
     compress_level = _check_int(compress_level, "compress_level", 0, 9)
-    detector = FaceDetector(scale=scale, upsample=upsample)  # validates scale and upsample
-    settings = _Settings(frames_per_video, float(scale), int(upsample), compress_level)
+    detect_every = _check_int(detect_every, "detect_every", 1)
+    for name, flag in (("track", track), ("landmarks", landmarks)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    FaceDetector(scale=scale, upsample=upsample, model=detector)  # validates the three
+    part = None if shard is None else parse_shard(shard)
+    settings = CropSettings(
+        frames_per_video, float(scale), int(upsample), compress_level, track, detect_every,
+        detector, landmarks,
+    )
     out = Path(out_dir)
     with exclusive_lock(out, "preprocess run"):
         removed = remove_stale_temps(out, recursive=True)
         if removed:
             logger.info("removed %d temporary files left by a killed run in %s", len(removed), out)
-        _check_settings(out, settings)
-        return _run(records, out, settings, detector, workers, progress, retry_errors)
+        check_settings(out, {**settings.identity(), "shard": None if part is None else str(part)})
+        return _run(records, out, settings, part, workers, progress, retry_errors)
 
 
 def _run(
     records: list[VideoRecord],
     out: Path,
-    settings: _Settings,
-    detector: FaceDetector,
+    settings: CropSettings,
+    shard: Shard | None,
     workers: int,
     progress: bool,
     retry_errors: bool,
 ) -> PreprocessReport:
     report = PreprocessReport()
     datasets = sorted({r.dataset for r in records})
+    if shard is not None:
+        mine = [r for r in records if shard_of(r.video_id, shard.count) == shard.index]
+        report.other_shards = len(records) - len(mine)
+        records = mine
+    done = {d: completed(out / d) for d in datasets}
+    journals = Journals()
     todo: list[VideoRecord] = []
+    void: dict[str, list[str]] = {}
     for record in records:
-        rows = _earlier(part_path(out / record.dataset, _split_id(record)), record, retry_errors)
+        earlier = done[record.dataset].get(record.video_id)
+        rows = _earlier(earlier, record, retry_errors)
         if rows is None:
             todo.append(record)
+            if earlier is not None:
+                void.setdefault(record.dataset, []).append(record.video_id)
             continue
         report.skipped.append(record.video_id)
-        for row in rows:
-            if row["status"] in ("video_error", "missing"):
-                report.not_read[record.video_id] = row["detail"] or row["status"]
+        for r in rows:
+            if r["status"] in ("video_error", "missing"):
+                report.not_read[record.video_id] = r["detail"] or r["status"]
+    for dataset, video_ids in void.items():
+        journals(out / dataset).void(video_ids)  # before their crops are touched
     if report.skipped:
         logger.info("%d videos already done in %s; skipped", len(report.skipped), out)
     # Refused entries and missing files need no worker (and are never opened).
@@ -458,16 +434,18 @@ def _run(
 
     try:
         for record in light:
-            collect(_process_video(record, out, settings, detector))
+            collect(_process_video(record, out, settings, journals))
         if workers == 1 or len(heavy) <= 1:
             for record in heavy:
-                collect(_process_video(record, out, settings, detector))
+                collect(_process_video(record, out, settings, journals))
         else:
             _run_pool(heavy, out, settings, min(workers, len(heavy)), collect)
     finally:
         bar.close()
+        journals.close()
+        name = manifest_name(shard)
         for dataset in datasets:
-            report.manifests[dataset] = assemble(out / dataset)
+            report.manifests[dataset] = assemble(out / dataset, name)
     if report.errors or report.missing:
         logger.warning(
             "preprocess: %d unreadable and %d missing videos recorded in the manifests",
@@ -480,7 +458,7 @@ def _run(
 def _run_pool(
     records: Sequence[VideoRecord],
     out: Path,
-    settings: _Settings,
+    settings: CropSettings,
     workers: int,
     collect: Callable[[_Result], None],
 ) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "read_dfdc",
     "read_dfdc_test",
     "read_folder",
+    "read_images",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class VideoRecord:
         error: why the entry is not read (a path outside the root, a folder that cannot be
             listed, a broken link); ``""`` for a normal record. The preprocessing job records it
             as ``video_error`` without opening anything.
+        identity: the person shown, where the reader knows it (``read_images``), else ``""``.
     """
 
     path: Path
@@ -81,6 +83,7 @@ class VideoRecord:
     missing: bool = False
     original: str = field(default="", compare=False)
     error: str = field(default="", compare=False)
+    identity: str = field(default="", compare=False)
 
     @property
     def is_image(self) -> bool:
@@ -99,6 +102,7 @@ class VideoRecord:
         video_id: str,
         original: str = "",
         problem: str = "",
+        identity: str = "",
     ) -> VideoRecord:
         """The record of a listed file, as every reader builds it.
 
@@ -117,6 +121,7 @@ class VideoRecord:
             missing=False if problem else not path.is_file(),
             original=original,
             error=problem,
+            identity=identity,
         )
 
 
@@ -491,4 +496,4 @@ def read_dfdc_test(
 
 # The plain-folder reader lives in its own module and is re-exported here (it needs the names
 # above, hence the import at the end).
-from freqforensics.data._folder import read_folder  # noqa: E402
+from freqforensics.data._folder import read_folder, read_images  # noqa: E402

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from freqforensics._io import safe_component
-from freqforensics.data._folder import read_folder
+from freqforensics.data._folder import read_folder, read_images
 from freqforensics.data.dataset import match_video
 from freqforensics.data.readers import (
     SPLITS,
@@ -20,7 +20,7 @@ from freqforensics.data.readers import (
 __all__ = ["DATASETS", "PAPER_METHODS", "read_dataset"]
 
 #: The layouts :func:`read_dataset` reads.
-DATASETS = ("ffpp", "celebdf", "dfdc", "dfdc-test", "folder")
+DATASETS = ("ffpp", "celebdf", "dfdc", "dfdc-test", "folder", "images")
 #: The four FaceForensics++ methods of the paper (all but FaceShifter).
 PAPER_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 
@@ -32,13 +32,15 @@ def read_dataset(
     methods: Sequence[str] = PAPER_METHODS,
     compression: str = "c23",
     skip_missing: bool = False,
-    val_fraction: float = 0.0,
+    val_fraction: float | None = None,
     seed: int = 0,
     val_parts: Sequence[int] = (),
     video_dir: str | Path | None = None,
     name: str | None = None,
     folder_split: str = "test",
     videos: Sequence[str] | None = None,
+    identity_regex: str | None = None,
+    unknown_identity: str = "unk",
 ) -> tuple[list[VideoRecord], list[str]]:
     """The videos of a dataset folder in one of the :data:`DATASETS` layouts, filtered.
 
@@ -50,14 +52,19 @@ def read_dataset(
         compression: ``ffpp``: ``raw``, ``c23`` or ``c40``.
         skip_missing: leave out videos the metadata lists but the disk lacks (else they are
             records with ``missing=True``, reported in the manifest).
-        val_fraction: ``celebdf``: share of the non-test videos put in val.
-        seed: ``celebdf``: seed of that selection.
+        val_fraction: ``celebdf``: share of the non-test videos put in val (default 0);
+            ``images``: share of the identities put in val (default 0.15).
+        seed: ``celebdf``, ``images``: seed of that selection.
         val_parts: ``dfdc``: part numbers used as val.
         video_dir: ``dfdc-test``: folder of the videos (default: beside ``labels.csv``).
-        name: ``folder``: the dataset name (one folder name; default: the folder's).
+        name: ``folder``, ``images``: the dataset name (one folder name; default: the
+            folder's).
         folder_split: ``folder``: split of files not under ``train/val/test`` subfolders.
         videos: keep only videos whose id or name matches one of these shell patterns
             (records the reader refused stay: they may hide videos that would match).
+        identity_regex: ``images``: regex giving the identity from the file name (see
+            :func:`~freqforensics.data.read_images`); default: the subfolder.
+        unknown_identity: ``images``: the identity that means "unknown" (one per file).
 
     Returns:
         ``(records, notes)``: the records, and lines saying what was left out.
@@ -74,7 +81,7 @@ def read_dataset(
         records = read_ffpp(root, methods=methods, compression=compression,
                             splits=tuple(splits), include_missing=not skip_missing)
     elif dataset == "celebdf":
-        records = read_celebdf(root, val_fraction=val_fraction, seed=seed)
+        records = read_celebdf(root, val_fraction=val_fraction or 0.0, seed=seed)
     elif dataset == "dfdc":
         records = read_dfdc(root, val_parts=val_parts)
     elif dataset == "dfdc-test":
@@ -82,7 +89,17 @@ def read_dataset(
     else:
         if name is not None:
             safe_component(name, "name")
-        records = read_folder(root, dataset=name, split=folder_split)
+        if dataset == "images":
+            records = read_images(
+                root,
+                dataset=name,
+                identity_regex=identity_regex,
+                unknown_identity=unknown_identity,
+                val_fraction=0.15 if val_fraction is None else val_fraction,
+                seed=seed,
+            )
+        else:
+            records = read_folder(root, dataset=name, split=folder_split)
     records = [r for r in records if r.split in splits]
     notes = []
     if skip_missing:

@@ -53,7 +53,7 @@ FOLDS = {"004": ["004_982"], "519": ["519_515"], "634": ["634_660"]}
 #: Fakes whose original is absent from ffpp-mini: in every fold's test.
 ORPHANS = ["750_743"]
 #: ``<source>__<identity>__<file>``: identity is ``<source>__<identity>``; ``unk`` is one each.
-FACES_IDENTITY = r"^(?P<identity>[^_]+(?:_[^_]+)*?__[^_].*?)__"
+FACES_IDENTITY = r"^(?P<identity>.+?__.+?)__"
 
 
 def _commit() -> str:
@@ -76,13 +76,15 @@ def prepare(data: Path, crops: Path, pool_frames: int, test_frames: int, workers
 
     jobs: dict[str, tuple[list[Any], int]] = {}
     faces, _ = read_dataset("images", data / "faces-real", identity_regex=FACES_IDENTITY,
-                            unique_identity="unk", val_fraction=0.15, seed=0)
+                            unknown_identity="unk", val_fraction=0.15, seed=0)
     if faces_limit is not None:
         faces = sorted(faces, key=lambda r: r.video_id)[:faces_limit]
     jobs["faces"] = (faces, 1)
-    originals, _ = read_dataset("ffpp", data / "ffpp-mini", methods=(), videos=["ffpp/original/*"])
+    originals, _ = read_dataset("ffpp", data / "ffpp-mini", skip_missing=True,
+                                videos=["ffpp/original/*"])
     jobs["ffpp-pool"] = (originals, pool_frames)
-    everything, _ = read_dataset("ffpp", data / "ffpp-mini", methods=PAPER_METHODS)
+    everything, _ = read_dataset("ffpp", data / "ffpp-mini", methods=PAPER_METHODS,
+                                 skip_missing=True)
     jobs["ffpp-test"] = (everything, test_frames)
     dfdc, _ = read_dataset("dfdc", data / "dfdc-mini", skip_missing=True)
     jobs["dfdc"] = (dfdc, test_frames)
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--ablation", action="store_true",
                         help="SBI vs ellipse, with/without SIDA, tracking vs per-frame")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--pool-frames", type=int, default=96,
+    parser.add_argument("--pool-frames", type=int, default=160,
                         help="frames per training original (evenly spread)")
     parser.add_argument("--test-frames", type=int, default=32)
     parser.add_argument("--no-track", action="store_true", help="per-frame detection")

@@ -7,7 +7,7 @@ reference detector assembled from them, and the data and training pipeline aroun
 from freqforensics import functional
 from freqforensics.evaluation import evaluate
 from freqforensics.inference import Detector
-from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT
+from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT, SIDAGate
 from freqforensics.models.registry import create_model, list_models
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ __all__ = [
     "SBCM",
     "FAAE",
     "HCMA",
+    "SIDAGate",
     "functional",
     "create_model",
     "Detector",

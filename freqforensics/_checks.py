@@ -171,3 +171,31 @@ def resolve_device(spec: object, name: str = "device") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name} {spec}: CUDA is not available on this machine; use cpu")
     return device
+
+
+class UnitRangeCheck:
+    """Warn once when images look like 0-255 pixels rather than RGB in [0, 1].
+
+    Args:
+        owner: what expects [0, 1] (named in the warning).
+    """
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.checked = False
+        self.warned = False
+
+    def __call__(self, lo: float, hi: float, stacklevel: int = 3) -> None:
+        """Check the value range ``[lo, hi]``; warn the first time it is far outside [0, 1]."""
+        self.checked = True
+        if self.warned or not (hi > 1.5 or lo < -0.5):
+            return
+        self.warned = True
+        import warnings
+
+        warnings.warn(
+            f"images range from {lo:g} to {hi:g}, far outside [0, 1]: {self.owner} expects RGB "
+            "in [0, 1] (divide 0-255 pixel values by 255); this warning is shown once",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )

@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from freqforensics._checks import check_rgb_uint8, resolve_device
+from freqforensics._checks import UnitRangeCheck, check_rgb_uint8, resolve_device
 from freqforensics.layers.sida import SIDA
 
 if TYPE_CHECKING:
@@ -205,7 +204,7 @@ class Detector:
         self._scale, self._upsample = scale, upsample
         self._face_detector: Any = None
         self._sida = SIDA()
-        self._warned_range = False
+        self._range_check = UnitRangeCheck("Detector")
 
     @classmethod
     def from_checkpoint(
@@ -241,15 +240,8 @@ class Detector:
 
     def _as_uint8(self, image: object) -> np.ndarray:
         if isinstance(image, np.ndarray) and image.dtype.kind == "f":
-            far = image.max(initial=0) > 1.5 or image.min(initial=0) < -0.5
-            if far and not self._warned_range:
-                warnings.warn(
-                    f"image values span [{image.min():.3g}, {image.max():.3g}], far outside "
-                    "[0, 1]: float images are read as [0, 1] (divide 0-255 images by 255, or "
-                    "pass uint8)",
-                    stacklevel=3,
-                )
-                self._warned_range = True
+            if image.size:
+                self._range_check(float(image.min()), float(image.max()), stacklevel=3)
             image = (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
         return check_rgb_uint8(image, "image")
 

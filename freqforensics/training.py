@@ -179,9 +179,11 @@ def _pseudo_train(config: RunConfig, manifests: list[Path]) -> tuple[Any, str]:
         parts.append(pool(_manifest_paths(d.real_pool), None, d.real_pool_videos, 1))
     pairs = parts[0] if len(parts) == 1 else _Pairs(parts)
     n = len(pairs.rows)
-    counts = " + ".join(f"{len(p.rows)} of {len(_videos_of(p))} sources" for p in parts)
-    note = (f"train: {n} real frames ({counts}) + {n} {d.pseudo_method} pseudo-fakes (fresh "
-            "every epoch); fakes of the manifests are not used")
+    note = f"train: {n} real frames of {sum(len(_videos_of(p)) for p in parts)} videos"
+    if len(parts) > 1:
+        note += f" ({' + '.join(str(len(p.rows)) for p in parts)} from the manifests and the pool)"
+    note += (f" + {n} {d.pseudo_method} pseudo-fakes (fresh every epoch); fakes of the manifests "
+             "are not used")
     return pairs, note
 
 
@@ -273,6 +275,7 @@ def _train_config(config: RunConfig, group_size: int) -> TrainConfig:
         num_workers=r.workers, device=r.device, eval_batch_size=t.eval_batch_size,
         checkpoint_every=t.checkpoint_every, max_steps_per_epoch=t.max_steps_per_epoch,
         group_size=group_size, progress=not r.quiet, tf32=r.tf32,
+        autocast=r.autocast, channels_last=r.channels_last, compile=r.compile,
     )
 
 

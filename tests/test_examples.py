@@ -41,6 +41,7 @@ def test_every_example_is_tested() -> None:
         "use_layers_in_your_detector",
         "train_sfcl_hcmf",
         "forensic_figures",
+        "real_faces",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -141,3 +142,35 @@ def test_forensic_figures(tmp_path: Path) -> None:
     assert {p.name for p in written} == names
     for path in written:
         assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The leave-one-video-out runner end to end on a sliver of the shared data (one fold)."""
+    need_module("av")
+    need_module("dlib")
+    need_module("matplotlib")
+    real_faces = load_example("real_faces")
+    need_path(real_faces.DATA / "faces-real", "real face photographs")
+    need_path(real_faces.DATA / "ffpp-mini", "FaceForensics++ sample videos")
+    tiny = ["model.img_size=64", "model.embed_dim=32", "model.num_heads=2",
+            "model.sbcm_channels=[4,8,8]", "train.epochs=1", "train.max_steps_per_epoch=1",
+            "train.batch_size=4"]
+    argv = ["--out", str(tmp_path / "rf"), "--folds", "634", "--no-final", "--faces-limit", "8",
+            "--pool-frames", "2", "--test-frames", "2", "--quiet"]
+    summary = real_faces.main([*argv, *(a for s in tiny for a in ("--set", s))])
+    ffpp = summary["results"]["ffpp-mini"]
+    assert [f["fold"] for f in ffpp["folds"]] == ["fold-634"]
+    assert ffpp["folds"][0]["test_videos"] == ["634", "634_660", "750_743"]
+    assert set(ffpp["by_method"]) == {"FaceSwap", "Face2Face"}
+    auc = ffpp["frame"]["auc"]
+    assert auc is None or 0.0 <= auc <= 1.0
+    assert summary["results"]["dfdc-mini"]["folds"][0]["frames"] > 0
+    saved = json.loads((tmp_path / "rf" / "results.json").read_text())
+    assert saved["results"]["ffpp-mini"]["frame"] == ffpp["frame"] and saved["commit"]
+    assert (tmp_path / "rf" / "roc.png").is_file()
+    # the training pool: the two other originals' real frames, pseudo-fakes only
+    from freqforensics.config import load_config
+
+    config = load_config(tmp_path / "rf" / "fold-634" / "config.yaml")
+    assert config.data.real_pool_videos == ["004", "519"] and config.data.pseudo_fakes

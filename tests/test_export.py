@@ -19,7 +19,7 @@ import torch
 from needs import need_module
 from torch import nn
 
-from freqforensics import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT
+from freqforensics import FAAE, HCMA, SBCM, SIDA, BlockDCT, BlockIDCT, SIDAGate
 from freqforensics.export import check_onnx, export_onnx
 
 Inputs = tuple[torch.Tensor, ...]
@@ -74,6 +74,16 @@ CASES: dict[str, Case] = {
         _hcma, lambda n: (torch.randn(n, 9, 32), torch.randn(n, 4, 48), torch.randn(n, 2304))
     ),
     "HCMA-no-gate": Case(_hcma, lambda n: (torch.randn(n, 9, 32), torch.randn(n, 4, 48))),
+    "HCMA-gate_dim-None": Case(
+        lambda: _randomize_norms(
+            HCMA(spatial_dim=32, freq_dim=48, embed_dim=16, num_heads=2, gate_dim=None)
+        ),
+        lambda n: (torch.randn(n, 9, 32), torch.randn(n, 4, 48)),
+    ),
+    "SIDAGate": Case(
+        lambda: SIDAGate(gate_dim=64, embed_dim=16).eval(),
+        lambda n: (torch.randn(n, 16), torch.randn(n, 64)),
+    ),
 }
 IDS = list(CASES)
 

@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import randn, seeds
 
-from freqforensics import HCMA
+from freqforensics import HCMA, SIDAGate
 
 
 def reference_hcma(
@@ -111,7 +112,8 @@ class TestHCMA:
             y, g = m(s, f, d, return_gate=True)
         assert g is not None and g.shape == (3, 8)
         assert (g > 0).all() and (g < 1).all()
-        torch.testing.assert_close(g, torch.sigmoid(m.gate(d)))
+        assert m.gate is not None
+        torch.testing.assert_close(g, torch.sigmoid(F.linear(d, m.gate.weight, m.gate.bias)))
         torch.testing.assert_close(y, ungated * g)
 
     def test_saturated_gate_equals_ungated(self) -> None:
@@ -187,6 +189,37 @@ class TestHCMA:
         assert g is not None and torch.isfinite(g).all()
 
 
+    def test_without_gate(self) -> None:
+        """``gate_dim=None``: no gate weights at all, the same numbers as ``d=None``."""
+        torch.manual_seed(0)
+        gated = _small().eval()
+        torch.manual_seed(0)
+        plain = _small(gate_dim=None).eval()
+        assert plain.gate is None and plain.gate_dim is None
+        assert not any("gate" in n for n, _ in plain.named_parameters())
+        # the gate is built last: the other layers get the same initialisation
+        assert set(gated.state_dict()) - set(plain.state_dict()) == {"gate.weight", "gate.bias"}
+        for k, v in plain.state_dict().items():
+            assert torch.equal(v, gated.state_dict()[k]), k
+        s, f = torch.randn(3, 5, 12), torch.randn(3, 4, 10)
+        with torch.no_grad():
+            y, g = plain(s, f, return_gate=True)
+            torch.testing.assert_close(y, gated(s, f), rtol=0, atol=0)
+        assert g is None
+
+    def test_without_gate_rejects_d(self) -> None:
+        m = _small(gate_dim=None)
+        with pytest.raises(ValueError, match="gate_dim=None"):
+            m(torch.zeros(2, 12), torch.zeros(2, 10), torch.zeros(2, 6))
+
+    def test_gate_state_dict_names(self) -> None:
+        """The gate's keys are those of the former ``nn.Linear`` gate: old checkpoints load."""
+        m = _small()
+        keys = set(m.state_dict())
+        assert {"gate.weight", "gate.bias"} <= keys
+        assert m.gate is not None and isinstance(m.gate, SIDAGate)
+
+
 _SMALL = _small()
 
 
@@ -234,10 +267,102 @@ class TestHCMABadInput:
         with pytest.raises(ValueError, match=match):
             _small()(torch.zeros(s_shape), torch.zeros(f_shape))
 
+    def test_bad_gate_dim(self) -> None:
+        with pytest.raises(TypeError, match="gate_dim"):
+            HCMA(gate_dim=2304.0)  # type: ignore[arg-type]
+
     @pytest.mark.parametrize("d_shape", [(2, 5), (3, 6), (6,), (2, 1, 6)])
     def test_wrong_gate_shape(self, d_shape: tuple) -> None:
         with pytest.raises(ValueError, match=r"d must have shape \(N, 6\) with N=2"):
             _small().eval()(torch.zeros(2, 12), torch.zeros(2, 10), torch.zeros(d_shape))
+
+
+def _gate(gate_dim: int = 6, embed_dim: int = 8) -> SIDAGate:
+    torch.manual_seed(1)
+    return SIDAGate(gate_dim=gate_dim, embed_dim=embed_dim)
+
+
+class TestSIDAGate:
+    """``SIDAGate``: ``x * sigmoid(W d + b)`` (eqs. 16, 17), shared by HCMA and the detector."""
+
+    def test_smoke(self) -> None:
+        y = SIDAGate(embed_dim=32)(torch.randn(2, 32), torch.randn(2, 2304))
+        assert y.shape == (2, 32)
+
+    def test_defaults(self) -> None:
+        g = SIDAGate()
+        assert (g.gate_dim, g.embed_dim) == (2304, 1024)
+        assert g.weight.shape == (1024, 2304) and g.bias.shape == (1024,)
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_matches_oracle(self, dtype: torch.dtype) -> None:
+        m = _gate().to(dtype)
+        x, d = torch.randn(3, 8, dtype=dtype), torch.randn(3, 6, dtype=dtype)
+        with torch.no_grad():
+            y, g = m(x, d, return_gate=True)
+        expected_g = 1 / (1 + torch.exp(-(d @ m.weight.T + m.bias)))
+        torch.testing.assert_close(g, expected_g)
+        torch.testing.assert_close(y, x * expected_g)
+        assert ((g > 0) & (g < 1)).all()
+
+    def test_initialisation_equals_linear(self) -> None:
+        """The same random draws as ``nn.Linear(gate_dim, embed_dim)``: seeded numbers stay."""
+        torch.manual_seed(4)
+        lin = torch.nn.Linear(6, 8)
+        after_linear = torch.rand(3)
+        torch.manual_seed(4)
+        gate = SIDAGate(6, 8)
+        torch.testing.assert_close(torch.rand(3), after_linear, rtol=0, atol=0)
+        assert torch.equal(gate.weight, lin.weight) and torch.equal(gate.bias, lin.bias)
+        gate.load_state_dict(lin.state_dict())  # the same names
+
+    def test_empty_batch(self) -> None:
+        assert _gate()(torch.zeros(0, 8), torch.zeros(0, 6)).shape == (0, 8)
+
+    def test_gradcheck(self) -> None:
+        m = _gate(5, 4).double()
+        x = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+        d = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(m, (x, d), fast_mode=True)
+
+    def test_autocast_bfloat16(self) -> None:
+        m = _gate()
+        x, d = torch.randn(2, 8), torch.randn(2, 6)
+        with torch.no_grad():
+            ref = m(x, d)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = m(x, d)
+        torch.testing.assert_close(y.float(), ref, atol=0.02, rtol=0.02)
+
+    def test_dtype_rule(self) -> None:
+        m = _gate()
+        with pytest.raises(ValueError, match=r"x has dtype torch.float64.*SIDAGate"):
+            m(torch.zeros(2, 8, dtype=torch.float64), torch.zeros(2, 6))
+        y = m(torch.zeros(2, 8), torch.zeros(2, 6, dtype=torch.float64))  # d follows x
+        assert y.dtype == torch.float32
+
+    def test_bad_input(self) -> None:
+        m = _gate()
+        with pytest.raises(TypeError, match="x must be"):
+            m(np.zeros((2, 8), dtype=np.float32), torch.zeros(2, 6))
+        with pytest.raises(TypeError, match="d must be"):
+            m(torch.zeros(2, 8), np.zeros((2, 6)))
+        with pytest.raises(ValueError, match="d must be a floating-point"):
+            m(torch.zeros(2, 8), torch.zeros(2, 6, dtype=torch.int64))
+        with pytest.raises(ValueError, match="x must be a floating-point"):
+            m(torch.zeros(2, 8, dtype=torch.uint8), torch.zeros(2, 6))
+        with pytest.raises(ValueError, match=r"x must have shape \(N, 8\), got \(2, 7\)"):
+            m(torch.zeros(2, 7), torch.zeros(2, 6))
+        with pytest.raises(ValueError, match=r"x must have shape"):
+            m(torch.zeros(2, 1, 8), torch.zeros(2, 6))
+        for shape in [(2, 5), (3, 6), (6,)]:
+            with pytest.raises(ValueError, match=r"d must have shape \(N, 6\) with N=2"):
+                m(torch.zeros(2, 8), torch.zeros(shape))
+
+    @pytest.mark.parametrize("name", ["gate_dim", "embed_dim"])
+    def test_non_positive(self, name: str) -> None:
+        with pytest.raises(ValueError, match=name):
+            SIDAGate(**{name: 0})
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from freqforensics.models import CHECKPOINT_FORMAT, PRESETS, SFCLHCMF, SFCLHCMFConfig, preset
+from freqforensics.models.sfcl_hcmf import Features
 
 EMBED = 32
 SIDA_DIM = 2304  # the SIDA vector's length (api-contract.md)
@@ -262,9 +263,81 @@ class TestForward:
             feats = tiny.forward_features(x)
             pre = tiny.forward_head(feats, pre_logits=True)
             head = tiny.forward_head(feats)
-        assert feats.shape == pre.shape == (3, EMBED)
-        torch.testing.assert_close(pre, feats)  # dropout is off in eval mode
-        torch.testing.assert_close(head, logits, atol=0, rtol=0)
+            out = tiny.forward_intermediates(x)
+        assert isinstance(feats, Features)
+        spatial, frequency, sida = feats  # a NamedTuple
+        assert spatial.shape == (3, tiny.spatial.num_features, 2, 2)  # after FAAE and the head
+        assert frequency.shape == (3, 2048, 1, 1)  # CNN-F
+        assert sida is not None and sida.shape == (3, SIDA_DIM)  # compressed, as the gate reads
+        assert torch.equal(spatial, out["spatial_map"]) and torch.equal(frequency, out["freq_map"])
+        assert torch.equal(sida, out["sida"])
+        assert pre.shape == (3, EMBED)
+        assert torch.equal(pre, out["features"])  # the gated embedding
+        assert torch.equal(head, logits) and torch.equal(out["logits"], logits)  # bit for bit
+
+    @pytest.mark.parametrize("name", list(ABLATIONS))
+    def test_split_is_exact_for_every_ablation(
+        self, ablated: dict[str, SFCLHCMF], name: str
+    ) -> None:
+        """``forward == forward_head(forward_features(...))`` bit for bit, in eval mode."""
+        model = ablated[name]
+        x = _images(2, 72, seed=4)
+        sida = torch.rand(2, SIDA_DIM) * 10
+        with torch.no_grad():
+            for kwargs in ({}, {"sida": sida}):
+                feats = model.forward_features(x, **kwargs)
+                assert (feats.sida is not None) is model.config.use_sida
+                assert torch.equal(model.forward_head(feats), model(x, **kwargs))
+
+    def test_pre_logits_is_before_dropout(self) -> None:
+        torch.manual_seed(0)
+        model = SFCLHCMF(tiny_config(drop_rate=0.9)).eval()
+        x = _images(2, 64)
+        with torch.no_grad():
+            feats = model.forward_features(x)
+            expected = model.forward_head(feats, pre_logits=True)
+            model.train()  # dropout on; BatchNorm uses batch statistics: reuse the features
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+            torch.testing.assert_close(
+                model.forward_head(feats, pre_logits=True), expected, rtol=0, atol=0
+            )
+            assert not torch.equal(model.forward_head(feats), model.eval().forward_head(feats))
+
+    def test_forward_head_takes_a_plain_tuple(self, tiny: SFCLHCMF) -> None:
+        x = _images(2, 64)
+        with torch.no_grad():
+            feats = tiny.forward_features(x)
+            torch.testing.assert_close(
+                tiny.forward_head(tuple(feats)), tiny.forward_head(feats), rtol=0, atol=0
+            )
+
+    def test_forward_head_bad_features(self, tiny: SFCLHCMF) -> None:
+        with torch.no_grad():
+            spatial, frequency, sida = tiny.forward_features(_images(2, 64))
+        with pytest.raises(TypeError, match="features must be the Features"):
+            tiny.forward_head(spatial)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"features.spatial must have shape \(N, \d+, h, w\)"):
+            tiny.forward_head(Features(spatial[:, :5], frequency, sida))
+        with pytest.raises(ValueError, match=r"features.frequency must have shape.*N=2"):
+            tiny.forward_head(Features(spatial, frequency[:1], sida))
+        with pytest.raises(ValueError, match="features.sida is None"):
+            tiny.forward_head(Features(spatial, frequency, None))
+        with pytest.raises(ValueError, match=r"d must have shape \(N, 2304\)"):
+            tiny.forward_head(Features(spatial, frequency, sida[:, :100]))  # type: ignore[index]
+        with pytest.raises(TypeError, match="features.spatial must be a torch.Tensor"):
+            tiny.forward_head(Features(spatial.numpy(), frequency, sida))  # type: ignore[arg-type]
+
+    def test_forward_head_ignores_sida_without_the_gate(
+        self, ablated: dict[str, SFCLHCMF]
+    ) -> None:
+        model = ablated["no_sida"]
+        with torch.no_grad():
+            feats = model.forward_features(_images(2, 64))
+            assert feats.sida is None
+            with_sida = feats._replace(sida=torch.rand(2, SIDA_DIM))
+            assert torch.equal(model.forward_head(with_sida), model.forward_head(feats))
 
     def test_precomputed_sida_equals_internal(self, tiny: SFCLHCMF) -> None:
         x = _images(2, 96)
@@ -420,6 +493,22 @@ class TestCheckpoints:
         again = SFCLHCMF(model.config, weights=path).eval()
         with torch.no_grad():
             torch.testing.assert_close(again(x), model(x), atol=0, rtol=0)
+
+    @pytest.mark.parametrize(
+        ("name", "gate_keys"),
+        [
+            ("full", {"hcma.gate.weight", "hcma.gate.bias"}),
+            ("no_hcma", {"gate.weight", "gate.bias"}),
+            ("no_sida", set()),
+            ("no_hcma_no_sida", set()),
+        ],
+    )
+    def test_gate_keys_of_the_previous_version(
+        self, ablated: dict[str, SFCLHCMF], name: str, gate_keys: set[str]
+    ) -> None:
+        """The SIDA gate's state-dict keys are those of the former ``nn.Linear`` gates."""
+        keys = set(ablated[name].state_dict())
+        assert {k for k in keys if "gate" in k} == gate_keys
 
     def test_failed_save_keeps_the_old_checkpoint(
         self, tiny: SFCLHCMF, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

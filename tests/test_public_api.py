@@ -11,7 +11,7 @@ import freqforensics
 import freqforensics.functional as FF
 import freqforensics.layers
 
-MODULES = ["BlockDCT", "BlockIDCT", "SIDA", "SBCM", "FAAE", "HCMA"]
+MODULES = ["BlockDCT", "BlockIDCT", "SIDA", "SBCM", "FAAE", "HCMA", "SIDAGate"]
 FUNCTIONS = [
     "rgb_to_ycbcr",
     "ycbcr_to_rgb",
@@ -50,10 +50,12 @@ MODULE_SIGNATURES = {
         ("gate_dim", 2304),
     ],
     "FAAE": [("spatial_channels", _EMPTY), ("freq_channels", _EMPTY)],
+    "SIDAGate": [("gate_dim", 2304), ("embed_dim", 1024)],
 }
 FORWARD_SIGNATURES = {
     "FAAE": ["x_s", "x_f"],
     "HCMA": ["s", "f", "d"],
+    "SIDAGate": ["x", "d"],
 }
 
 
@@ -129,3 +131,23 @@ def _public_objects() -> list[tuple[str, object]]:
 def test_docstrings(qualname: str, obj: object) -> None:
     doc = obj.__doc__  # own docstring, not one inherited from a base class
     assert doc and doc.strip(), f"{qualname} has no docstring"
+
+
+def test_model_feature_api() -> None:
+    """timm's split: ``forward_features(images, sida)``, ``forward_head(features, pre_logits)``."""
+    from freqforensics.models import SFCLHCMF
+    from freqforensics.models.sfcl_hcmf import Features
+
+    ff = inspect.signature(SFCLHCMF.forward_features).parameters
+    assert [(p.name, p.default) for p in ff.values()] == [
+        ("self", _EMPTY),
+        ("images", _EMPTY),
+        ("sida", None),
+    ]
+    fh = inspect.signature(SFCLHCMF.forward_head).parameters
+    assert [(p.name, p.default) for p in fh.values()] == [
+        ("self", _EMPTY),
+        ("features", _EMPTY),
+        ("pre_logits", False),
+    ]
+    assert Features._fields == ("spatial", "frequency", "sida")

@@ -2,8 +2,9 @@
 
 from freqforensics.layers.dct import BlockDCT, BlockIDCT
 from freqforensics.layers.faae import FAAE
+from freqforensics.layers.gate import SIDAGate
 from freqforensics.layers.hcma import HCMA
 from freqforensics.layers.sbcm import SBCM
 from freqforensics.layers.sida import SIDA, SIDA_DIM
 
-__all__ = ["BlockDCT", "BlockIDCT", "SIDA", "SIDA_DIM", "SBCM", "FAAE", "HCMA"]
+__all__ = ["BlockDCT", "BlockIDCT", "SIDA", "SIDA_DIM", "SBCM", "FAAE", "HCMA", "SIDAGate"]

@@ -14,6 +14,7 @@ from freqforensics._checks import (
     check_positive_int,
     check_tensor,
 )
+from freqforensics.layers.gate import SIDAGate
 
 __all__ = ["HCMA"]
 
@@ -29,11 +30,13 @@ class HCMA(nn.Module):
     .. math::
         g = \sigma(W_g D + b_g),\quad F_{fused} = \overline{A_{res}} \odot g
 
-    where :math:`\overline{\cdot}` is the mean over the query tokens. The paper gives the
-    projected width as 1792 in one place and 1024 in another; ``embed_dim`` is an argument, 1024
-    by default. With single vectors (``L = 1``) attention is over one key and degenerates to the
-    value path, so the reference model feeds token sequences (the backbones' last feature maps,
-    flattened). ``d=None`` skips the gate (the paper's "without SIDA" ablation).
+    where :math:`\overline{\cdot}` is the mean over the query tokens and the gate is a
+    :class:`SIDAGate`. The paper gives the projected width as 1792 in one place and 1024 in
+    another; ``embed_dim`` is an argument, 1024 by default. With single vectors (``L = 1``)
+    attention is over one key and degenerates to the value path, so the reference model feeds
+    token sequences (the backbones' last feature maps, flattened). ``d=None`` skips the gate;
+    ``gate_dim=None`` builds no gate at all (the paper's "without SIDA" ablation: no unused
+    weights), and then ``d`` must be ``None``.
 
     Input rules (the library's, see the conventions page): ``s`` must have the dtype of the
     parameters outside autocast (a :class:`~freqforensics._checks.ShapeError` names both dtypes
@@ -47,7 +50,7 @@ class HCMA(nn.Module):
         freq_dim: features of ``f`` (2048 for Xception).
         embed_dim: shared embedding width ``E``.
         num_heads: attention heads (``E`` must be divisible by it).
-        gate_dim: length of the gating vector ``d`` (2304 for SIDA).
+        gate_dim: length of the gating vector ``d`` (2304 for SIDA); ``None``: no gate.
         dropout: attention dropout.
 
     Shape:
@@ -69,7 +72,7 @@ class HCMA(nn.Module):
         freq_dim: int = 2048,
         embed_dim: int = 1024,
         num_heads: int = 8,
-        gate_dim: int = 2304,
+        gate_dim: int | None = 2304,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -77,7 +80,7 @@ class HCMA(nn.Module):
         self.freq_dim = check_positive_int(freq_dim, "freq_dim")
         self.embed_dim = check_positive_int(embed_dim, "embed_dim")
         self.num_heads = check_positive_int(num_heads, "num_heads")
-        self.gate_dim = check_positive_int(gate_dim, "gate_dim")
+        self.gate_dim = None if gate_dim is None else check_positive_int(gate_dim, "gate_dim")
         if embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim must be divisible by num_heads, got embed_dim={embed_dim} and "
@@ -89,7 +92,9 @@ class HCMA(nn.Module):
         self.attn = nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, batch_first=True)
         self.res_conv = nn.Conv1d(embed_dim, embed_dim, kernel_size=1)  # eq. 15
         self.res_norm = nn.BatchNorm1d(embed_dim)
-        self.gate = nn.Linear(gate_dim, embed_dim)  # W_g, b_g of eq. 16
+        # W_g, b_g of eq. 16 (built last: the random initialisation of the layers above
+        # does not depend on whether there is a gate)
+        self.gate = None if gate_dim is None else SIDAGate(gate_dim, embed_dim)
 
     def _tokens(self, x: torch.Tensor, name: str, dim: int) -> torch.Tensor:
         check_tensor(x, name)
@@ -133,19 +138,14 @@ class HCMA(nn.Module):
             ``(fused, gate)``: ``(N, E)`` and the gate values ``(N, E)`` (``None`` without ``d``).
         """
         fused = tokens.mean(dim=1)  # pooled over the query tokens
-        g: torch.Tensor | None = None
-        if d is not None:
-            check_tensor(d, "d")
-            check_float(d, "d", "the gate vector is float; convert it with d.float()")
-            if d.ndim != 2 or d.shape != (fused.shape[0], self.gate_dim):
-                raise ShapeError(
-                    f"d must have shape (N, {self.gate_dim}) with N={fused.shape[0]}, "
-                    f"got {tuple(d.shape)}"
-                )
-            if self.gate is None:
-                raise ValueError("d was given, but this HCMA has no gate (gate was removed)")
-            g = torch.sigmoid(self.gate(d.to(fused.dtype)))  # eq. 16
-            fused = fused * g  # eq. 17
+        if d is None:
+            return fused, None
+        if self.gate is None:
+            raise ValueError(
+                "d was given, but this HCMA was built with gate_dim=None (no gate); pass d=None, "
+                "or build HCMA(gate_dim=...) with the length of d"
+            )
+        fused, g = self.gate(fused, d, return_gate=True)  # eqs. 16, 17
         return fused, g
 
     def forward(

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from einops import rearrange
 from torch import nn
 
-from freqforensics._checks import ShapeError, check_float, check_param_dtype, check_tensor
+from freqforensics._checks import (
+    ShapeError,
+    UnitRangeCheck,
+    check_float,
+    check_param_dtype,
+    check_tensor,
+)
 from freqforensics._tracing import is_tracing
-from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, SIDA_DIM, BlockDCT
+from freqforensics.layers import FAAE, HCMA, SBCM, SIDA, SIDA_DIM, BlockDCT, SIDAGate
+from freqforensics.models.backbones import _cnn_f, _SpatialBranch
 
-__all__ = ["SFCLHCMF", "SFCLHCMFConfig", "CHECKPOINT_FORMAT", "pretrained_cfg_for"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["SFCLHCMF", "SFCLHCMFConfig", "Features", "CHECKPOINT_FORMAT", "pretrained_cfg_for"]
 
 #: Value of the ``format`` metadata key of the safetensors checkpoints this module writes.
 CHECKPOINT_FORMAT = "freqforensics.SFCLHCMF/1"
@@ -39,11 +42,11 @@ class SFCLHCMFConfig:
             model (``efficientnet_b0``-``b7``, ``tf_efficientnet_*``, ``mobilenetv2_*``,
             ``tinynet_*``, ``mnasnet_*`` ...).
         freq_backbone: timm model name of CNN-F (``legacy_xception``).
-        pretrained: ``True`` asks timm for ImageNet weights of both backbones (needs a network);
-            ``False`` starts from scratch; a path (``str``) loads a local file of the whole
-            detector's weights (safetensors from :meth:`SFCLHCMF.save_checkpoint`, or a torch
-            state dict) after construction, with no download. :meth:`SFCLHCMF.from_checkpoint`
-            also restores the config saved with the weights.
+        pretrained: ``True`` asks timm for ImageNet weights of both backbones (needs a network;
+            CNN-F's rebuilt ``block2`` stays random); ``False`` starts from scratch; a path
+            (``str``) loads a local file of the whole detector's weights (safetensors from
+            :meth:`SFCLHCMF.save_checkpoint`, or a torch state dict) after construction, with no
+            download. :meth:`SFCLHCMF.from_checkpoint` also restores the config.
         spatial_weights: optional local file with ImageNet weights of the spatial backbone
             (passed to timm as ``pretrained_cfg_overlay=dict(file=...)``).
         freq_weights: the same for CNN-F (its removed layers are ignored).
@@ -128,12 +131,10 @@ class SFCLHCMFConfig:
 def pretrained_cfg_for(config: SFCLHCMFConfig, **fields: Any) -> dict[str, Any]:
     """The ``pretrained_cfg`` of a model built from ``config`` (timm's keys plus our own).
 
-    Keys: ``input_size`` ``(3, S, S)``; ``mean`` and ``std`` (0 and 1: feed RGB in [0, 1], the
-    model normalises inside); ``interpolation`` of the resize (``bilinear``, Pillow);
-    ``sida_from`` (``"original_crop"``: the SIDA vector is computed from the face crop at its
-    original resolution, before the resize); ``crop`` (the face box: dlib, enlarged 1.3x,
-    snapped to the 8-pixel grid); ``file`` and ``url`` of whole-detector weights (``None``
-    when none are published); ``num_classes`` (1 logit, positive = fake).
+    Keys: ``input_size`` ``(3, S, S)``; ``mean``, ``std`` (0 and 1: feed RGB in [0, 1], the model
+    normalises inside); ``interpolation`` (``bilinear``); ``sida_from`` (``"original_crop"``:
+    SIDA of the face crop before the resize); ``crop`` (dlib box, 1.3x, on the 8-pixel grid);
+    ``file``, ``url`` (whole-detector weights, or ``None``); ``num_classes`` (1, positive = fake).
     """
     cfg: dict[str, Any] = {
         "input_size": (3, config.img_size, config.img_size),
@@ -150,108 +151,53 @@ def pretrained_cfg_for(config: SFCLHCMFConfig, **fields: Any) -> dict[str, Any]:
     return cfg
 
 
-def _timm() -> Any:
-    try:
-        import timm
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "SFCLHCMF needs timm: pip install 'freqforensics[models]'"
-        ) from exc
-    return timm
+class Features(NamedTuple):
+    """The unpooled outputs of the three branches, from :meth:`SFCLHCMF.forward_features`.
 
+    Attributes:
+        spatial: the spatial branch's last map :math:`(N, C_s, h, w)`, after FAAE and the last
+            stage (EfficientNet-B4: 1792 channels, 12 x 12 at 380 pixels).
+        frequency: CNN-F's output map :math:`(N, C_f, h', w')` (Xception: 2048 channels).
+        sida: the SIDA vector :math:`(N, 2304)` as the gate reads it (signed ``log1p`` and
+            BatchNorm), or ``None`` when ``use_sida`` is off.
+    """
 
-def _create(name: str, pretrained: bool | str, weights: str | None, **kwargs: Any) -> Any:
-    timm = _timm()
-    pretrained = pretrained is True  # a path means the full detector's weights, loaded later
-    if weights is not None:
-        kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
-        pretrained = True
-    return timm.create_model(name, pretrained=pretrained, **kwargs)
-
-
-class _SpatialBranch(nn.Module):
-    """A timm EfficientNet-class model split at its stride-8 stage (where FAAE goes)."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, cfg: SFCLHCMFConfig) -> None:
-        super().__init__()
-        model = _create(
-            cfg.spatial_backbone, cfg.pretrained, cfg.spatial_weights, num_classes=0
-        )
-        needed = ("conv_stem", "bn1", "blocks", "conv_head", "bn2")
-        if not all(hasattr(model, n) for n in needed):
-            raise ValueError(
-                f"spatial_backbone must be a timm EfficientNet-class model (with conv_stem, "
-                f"blocks, conv_head), got {cfg.spatial_backbone!r} ({type(model).__name__})"
-            )
-        split = None
-        for info in model.feature_info:
-            if info["reduction"] == 8:
-                split = int(info["module"].split(".")[1]) + 1
-                self.stride8_channels = int(info["num_chs"])
-        if split is None:
-            raise ValueError(f"{cfg.spatial_backbone!r} has no stride-8 stage for FAAE")
-        self.stem = nn.Sequential(model.conv_stem, model.bn1)
-        self.early = nn.Sequential(*model.blocks[:split])
-        self.late = nn.Sequential(*model.blocks[split:])
-        self.head = nn.Sequential(model.conv_head, model.bn2)
-        self.num_features = int(model.num_features)
-        mean = torch.tensor(model.pretrained_cfg.get("mean", (0.485, 0.456, 0.406)))
-        std = torch.tensor(model.pretrained_cfg.get("std", (0.229, 0.224, 0.225)))
-        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
-
-
-def _cnn_f(cfg: SFCLHCMFConfig, in_channels: int) -> tuple[nn.Module, int]:
-    """Xception without conv1, bn1, conv2, bn2 and block1; block2 takes ``in_channels``."""
-    model = _create(cfg.freq_backbone, cfg.pretrained, cfg.freq_weights, num_classes=0)
-    if not all(hasattr(model, n) for n in ("block2", "block12", "conv4")):
-        raise ValueError(
-            f"freq_backbone must be timm's legacy_xception, got {cfg.freq_backbone!r}"
-        )
-    block_cls = type(model.block2)
-    # The input is a signed, normalised DCT map: no ReLU before the first separable conv.
-    block2 = block_cls(in_channels, 256, 2, 2, start_with_relu=False, grow_first=True)
-    middle = [getattr(model, f"block{i}") for i in range(4, 4 + cfg.xception_middle_blocks)]
-    layers = [block2, model.block3, *middle, model.block12]
-    layers += [model.conv3, model.bn3, model.act3, model.conv4, model.bn4, model.act4]
-    return nn.Sequential(*layers), int(model.num_features)
+    spatial: torch.Tensor
+    frequency: torch.Tensor
+    sida: torch.Tensor | None
 
 
 class SFCLHCMF(nn.Module):
     r"""SFCL-HCMF: spatial-frequency collaborative learning with hierarchical fusion (Figure 2).
 
-    - Spatial branch: a timm EfficientNet (B4: 1792 features), with :class:`~freqforensics.FAAE`
+    - Spatial branch: a timm EfficientNet (B4: 1792 features) with :class:`~freqforensics.FAAE`
       after its stride-8 stage, fed by the local branch's SBCM output (eqs. 10 to 13).
-    - Local frequency branch: :class:`~freqforensics.BlockDCT` (YCbCr, zigzag) on the
-      ``img_size`` input (cropped to the 8-pixel grid: 380 -> 47 x 47 blocks), a per-band
-      BatchNorm (DCT bands differ in scale by orders of magnitude; the paper is silent on input
-      scaling), :class:`~freqforensics.SBCM`, then CNN-F: timm ``legacy_xception`` with
-      ``conv1``, ``bn1``, ``conv2``, ``bn2`` and ``block1`` removed and ``block2`` taking the 192
-      SBCM channels (2048 features).
+    - Local frequency branch: :class:`~freqforensics.BlockDCT` (YCbCr, zigzag; cropped to the
+      8-pixel grid), a per-band BatchNorm, :class:`~freqforensics.SBCM`, then CNN-F (timm
+      ``legacy_xception`` without its RGB stem and ``block1``; 2048 features).
     - Global frequency branch: :class:`~freqforensics.SIDA` (2304 statistics) of the
       original-resolution face crop when ``forward(images, sida=...)`` is given it, else of
-      ``images``; compressed by a signed ``log1p`` and a BatchNorm before the gate (the
-      statistics span several orders of magnitude; the paper feeds them "directly").
+      ``images``; compressed by a signed ``log1p`` and a BatchNorm.
     - Fusion: :class:`~freqforensics.HCMA` over the two branches' last feature maps as token
-      sequences, gated by the SIDA vector; a linear classifier to one logit (positive = fake).
+      sequences, gated by the SIDA vector (:class:`~freqforensics.SIDAGate`); dropout and a
+      linear classifier to one logit (positive = fake).
+
+    timm's split: :meth:`forward_features` returns the branches' unpooled outputs
+    (:class:`Features`), :meth:`forward_head` fuses, pools, gates and classifies them;
+    ``forward(x) == forward_head(forward_features(x))``. :meth:`forward_intermediates` also
+    returns the maps along the way (FAAE attention, HCMA tokens, gate) for visualisation.
+    The design page says where the paper leaves a choice open and what the library chose.
 
     Args:
         config: the configuration (defaults: the paper's model).
         weights: optional path of a local checkpoint (:meth:`save_checkpoint` format, or a plain
             safetensors / torch state dict) loaded after construction.
 
-    Input rules (the library's dtype rule, see the conventions page): ``images`` must have the
-    dtype of the model's parameters outside autocast (float64 images into a float32 model raise
-    a :class:`~freqforensics._checks.ShapeError` that says to call ``model.double()`` or pass
-    ``images.float()``; nothing is cast silently); ``sida`` must be floating point (a ``bool``
-    or integer ``sida`` raises, naming ``sida``) and is cast to the parameters' dtype. Images
-    far outside [0, 1] (maximum above 1.5 or minimum below -0.5, e.g. 0-255 pixel values) get
-    a one-time :class:`UserWarning` per model instance, checked in eager mode only (never while
-    compiled or exported; on an accelerator only on the first call, the check costs a device
-    sync). NaN and inf are not checked: they propagate to the logits like any torch op's.
+    Input rules (the library's, see the conventions page): ``images`` must have the dtype of
+    the parameters outside autocast (else a :class:`~freqforensics._checks.ShapeError`; nothing
+    is cast silently); ``sida`` must be floating point and is cast to the parameters' dtype.
+    Images far outside [0, 1] (e.g. 0-255 pixel values) get a one-time :class:`UserWarning`, in
+    eager mode only. NaN and inf are not checked: they propagate to the logits.
 
     Shape:
         - ``images``: :math:`(N, 3, S, S)` RGB in [0, 1], ``S = config.img_size`` (other sizes
@@ -277,53 +223,36 @@ class SFCLHCMF(nn.Module):
         self.config = cfg
         #: timm-style inference settings (input size, normalisation, SIDA source, weights).
         self.pretrained_cfg: dict[str, Any] = pretrained_cfg_for(cfg)
-        self.spatial = _SpatialBranch(cfg)
+        self._range_check = UnitRangeCheck("SFCLHCMF")  # the 0-255 warning, once per model
+        self.spatial = _SpatialBranch(cfg.spatial_backbone, cfg.pretrained, cfg.spatial_weights)
         self.dct = BlockDCT(color="ycbcr", crop=True)
         self.band_norm = nn.BatchNorm2d(3 * 64)
+        self.sbcm: SBCM | None = None
+        freq_in = 3 * 64  # without SBCM the normalised DCT channels go straight to CNN-F
         if cfg.use_sbcm:
-            self.sbcm: SBCM | None = SBCM(
-                in_channels=3,
-                channels=cfg.sbcm_channels,
-                kernel_sizes=cfg.sbcm_kernels,
-                out_bands=cfg.sbcm_out_bands,
-            )
+            self.sbcm = SBCM(3, cfg.sbcm_channels, cfg.sbcm_kernels, cfg.sbcm_out_bands)
             freq_in = self.sbcm.out_features
-        else:
-            self.sbcm = None
-            freq_in = 3 * 64
-        self.cnn_f, freq_features = _cnn_f(cfg, freq_in)
-        self.faae: FAAE | None = (
-            FAAE(
-                self.spatial.stride8_channels,
-                freq_in,
-                qk_dim=cfg.faae_qk_dim,
-                zero_init=cfg.faae_zero_init,
-            )
-            if cfg.use_faae
-            else None
+        self.cnn_f, self.freq_features = _cnn_f(
+            cfg.freq_backbone, freq_in, cfg.xception_middle_blocks, cfg.pretrained, cfg.freq_weights
         )
+        self.faae: FAAE | None = None
+        if cfg.use_faae:
+            c8, qk, zero = self.spatial.stride8_channels, cfg.faae_qk_dim, cfg.faae_zero_init
+            self.faae = FAAE(c8, freq_in, qk_dim=qk, zero_init=zero)
         self.sida = SIDA()
         self.sida_norm: nn.Module | None = nn.BatchNorm1d(SIDA_DIM) if cfg.use_sida else None
-        s_dim = self.spatial.num_features
+        s_dim, gate_dim = self.spatial.num_features, (SIDA_DIM if cfg.use_sida else None)
+        # Without SIDA no gate is built: no dead weights in the parameter count, the optimiser
+        # or DistributedDataParallel (which fails on unused parameters).
+        self.hcma: HCMA | None = None
+        self.concat: nn.Linear | None = None
+        self.gate: SIDAGate | None = None  # the concatenation path's gate (HCMA has its own)
         if cfg.use_hcma:
-            self.hcma: HCMA | None = HCMA(
-                spatial_dim=s_dim,
-                freq_dim=freq_features,
-                embed_dim=cfg.embed_dim,
-                num_heads=cfg.num_heads,
-                gate_dim=SIDA_DIM,
-            )
-            if not cfg.use_sida:
-                # HCMA never calls its gate without d: no dead weights in the parameter count,
-                # the optimiser or DistributedDataParallel (which fails on unused parameters).
-                self.hcma.gate = None  # type: ignore[assignment]
-            self.concat: nn.Module | None = None
+            self.hcma = HCMA(s_dim, self.freq_features, cfg.embed_dim, cfg.num_heads, gate_dim)
         else:
-            self.hcma = None
-            self.concat = nn.Linear(s_dim + freq_features, cfg.embed_dim)
-        self.gate: nn.Linear | None = (
-            nn.Linear(SIDA_DIM, cfg.embed_dim) if (cfg.use_sida and not cfg.use_hcma) else None
-        )
+            self.concat = nn.Linear(s_dim + self.freq_features, cfg.embed_dim)
+            if gate_dim is not None:
+                self.gate = SIDAGate(gate_dim, cfg.embed_dim)
         self.num_features = cfg.embed_dim
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.classifier = nn.Linear(cfg.embed_dim, 1)
@@ -410,31 +339,19 @@ class SFCLHCMF(nn.Module):
         check_param_dtype(images, "images", self.classifier.weight.dtype, "SFCLHCMF")
         self._warn_if_not_unit_range(images)
 
-    _range_checked = False  # instance flags (class defaults): the range check of forward
-    _range_warned = False
-
     def _warn_if_not_unit_range(self, images: torch.Tensor) -> None:
         """Warn once per instance when ``images`` look like 0-255 pixels rather than [0, 1].
 
-        Eager mode only: skipped while compiled, exported or traced (no graph break, no data-
-        dependent branch). On an accelerator only the first call is checked (reading the
-        minimum and maximum back costs a device sync); on the CPU every call until it warns.
+        Eager mode only (no graph break while compiled, exported or traced). On an accelerator
+        only the first call is checked (it costs a device sync); on the CPU every call.
         """
-        if self._range_warned or images.numel() == 0 or is_tracing() or torch.jit.is_tracing():
+        check = self._range_check
+        if check.warned or images.numel() == 0 or is_tracing() or torch.jit.is_tracing():
             return
-        if self._range_checked and images.device.type != "cpu":
+        if check.checked and images.device.type != "cpu":
             return
-        self._range_checked = True
         lo, hi = (float(v) for v in torch.aminmax(images.detach()))
-        if hi > 1.5 or lo < -0.5:
-            self._range_warned = True
-            warnings.warn(
-                f"images range from {lo:g} to {hi:g}, far outside [0, 1]: SFCLHCMF expects RGB "
-                "in [0, 1] (divide 0-255 pixel values by 255); this warning is shown once per "
-                "model",
-                UserWarning,
-                stacklevel=2,
-            )
+        check(lo, hi, stacklevel=3)
 
     def _sida(self, images: torch.Tensor, sida: torch.Tensor | None) -> torch.Tensor | None:
         if not self.config.use_sida:
@@ -456,80 +373,128 @@ class SFCLHCMF(nn.Module):
         norm_dtype = next(self.sida_norm.parameters()).dtype  # float64 after model.double()
         return self.sida_norm(d.to(norm_dtype))
 
+    def _branches(
+        self, images: torch.Tensor, sida: torch.Tensor | None, attention: bool
+    ) -> tuple[Features, dict[str, torch.Tensor]]:
+        """The three branches: their :class:`Features` and the maps along the way."""
+        self._check_images(images)
+        maps: dict[str, torch.Tensor] = {}
+        # Local frequency branch: block DCT, per-band BatchNorm, SBCM, CNN-F.
+        coeffs = self.dct(images)
+        maps["coeffs"] = coeffs
+        n, _, k, h, w = coeffs.shape
+        x = self.band_norm(coeffs.reshape(n, 3 * k, h, w))
+        freq_local = self.sbcm(x.view(n, 3, k, h, w)) if self.sbcm is not None else x
+        maps["freq_local"] = freq_local
+        freq_map = self.cnn_f(freq_local)
+        # Spatial branch with FAAE after the stride-8 stage.
+        sp = self.spatial
+        s = sp.early(sp.stem(sp.normalize(images)))
+        if self.faae is not None:
+            if attention:
+                s, maps["faae_attention"] = self.faae(s, freq_local, return_attention=True)
+            else:
+                s = self.faae(s, freq_local)
+        spatial_map = sp.head(sp.late(s))
+        return Features(spatial_map, freq_map, self._sida(images, sida)), maps
+
+    def _fuse(self, features: Features) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+        """Fusion, pooling and the SIDA gate: ``(embedding, gate, HCMA tokens)``."""
+        if not isinstance(features, tuple) or len(features) != 3:
+            kind = type(features).__name__
+            raise TypeError(f"features must be the Features of forward_features, got {kind}")
+        spatial, frequency, d = features
+        channels = {"spatial": self.spatial.num_features, "frequency": self.freq_features}
+        for (name, c), x in zip(channels.items(), (spatial, frequency)):
+            check_tensor(x, f"features.{name}")
+            check_float(x, f"features.{name}")
+            if x.ndim != 4 or x.shape[1] != c or x.shape[0] != spatial.shape[0]:
+                raise ShapeError(
+                    f"features.{name} must have shape (N, {c}, h, w) with N={spatial.shape[0]}, "
+                    f"got {tuple(x.shape)}"
+                )
+        if not self.config.use_sida:
+            d = None  # no gate: ignored, as forward(sida=...) ignores it
+        elif d is None:
+            raise ValueError("features.sida is None, but this model has the SIDA gate (use_sida)")
+        s_tok = rearrange(spatial, "n c h w -> n (h w) c")
+        f_tok = rearrange(frequency, "n c h w -> n (h w) c")
+        if self.hcma is not None:
+            tokens = self.hcma.token_features(s_tok, f_tok)
+            fused, gate = self.hcma.pool_and_gate(tokens, d)  # d's shape is checked there
+            return fused, gate, tokens
+        assert self.concat is not None
+        fused = self.concat(torch.cat((s_tok.mean(1), f_tok.mean(1)), dim=1))
+        gate = None
+        if self.gate is not None and d is not None:
+            fused, gate = self.gate(fused, d, return_gate=True)
+        return fused, gate, None
+
+    def _logits(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head_drop(embedding)).squeeze(-1)
+
+    def forward_features(self, images: torch.Tensor, sida: torch.Tensor | None = None) -> Features:
+        """The branches' unpooled outputs: spatial map, frequency map and SIDA vector.
+
+        Args:
+            images: RGB :math:`(N, 3, H, W)` in [0, 1].
+            sida: optional precomputed SIDA vector :math:`(N, 2304)` of the original-resolution
+                face crops (computed from ``images`` when omitted; unused without SIDA).
+
+        Returns:
+            :class:`Features` ``(spatial, frequency, sida)``; ``sida`` is ``None`` when
+            ``use_sida`` is off.
+        """
+        return self._branches(images, sida, attention=False)[0]
+
+    def forward_head(self, features: Features, pre_logits: bool = False) -> torch.Tensor:
+        """Fusion, pooling, the SIDA gate and the classifier: :class:`Features` -> logits.
+
+        HCMA over the two maps as token sequences and the mean over its tokens (``use_hcma``
+        off: the mean-pooled maps concatenated, through a linear layer), the SIDA gate, then
+        dropout (``drop_rate``) and the linear classifier.
+
+        Args:
+            features: the :class:`Features` of :meth:`forward_features`.
+            pre_logits: return the gated embedding ``(N, embed_dim)``, before the dropout.
+
+        Returns:
+            logits :math:`(N,)` (positive = fake), or the embedding with ``pre_logits``.
+        """
+        fused = self._fuse(features)[0]
+        return fused if pre_logits else self._logits(fused)
+
     def forward_intermediates(
         self, images: torch.Tensor, sida: torch.Tensor | None = None, attention: bool = False
     ) -> dict[str, torch.Tensor]:
         """Run the model and return its intermediate maps for visualisation and analysis.
 
         Keys: ``coeffs`` (block DCT), ``freq_local`` (SBCM output, or the normalised DCT),
-        ``spatial_map`` and ``freq_map`` (the branches' last feature maps), ``sida`` (the
-        normalised SIDA vector, when used), ``gate`` (the SIDA gate values), ``faae_attention``
-        (when ``attention=True`` and FAAE is on: ``(N, hw, hw)``), ``hcma_tokens`` (when
-        ``attention=True`` and HCMA is on: the fused spatial tokens before pooling and gating,
-        ``(N, Ls, E)``), ``features`` (the fused vector) and ``logits``.
+        ``spatial_map``, ``freq_map`` and ``sida`` (the :class:`Features`; ``sida`` when used),
+        ``gate`` (the SIDA gate values), ``faae_attention`` (with ``attention=True`` and FAAE:
+        ``(N, hw, hw)``), ``hcma_tokens`` (with ``attention=True`` and HCMA: the fused spatial
+        tokens before pooling and gating, ``(N, Ls, E)``), ``features`` (the gated embedding,
+        as ``forward_head(..., pre_logits=True)``) and ``logits``.
         """
-        self._check_images(images)
-        out: dict[str, torch.Tensor] = {}
-        # Local frequency branch.
-        coeffs = self.dct(images)
-        out["coeffs"] = coeffs
-        n, _, k, h, w = coeffs.shape
-        x = self.band_norm(coeffs.reshape(n, 3 * k, h, w))
-        freq_local = self.sbcm(x.view(n, 3, k, h, w)) if self.sbcm is not None else x
-        out["freq_local"] = freq_local
-        freq_map = self.cnn_f(freq_local)
-        out["freq_map"] = freq_map
-        # Spatial branch with FAAE after the stride-8 stage.
-        sp = self.spatial
-        s = sp.early(sp.stem((images - sp.mean) / sp.std))
-        if self.faae is not None:
-            if attention:
-                s, attn = self.faae(s, freq_local, return_attention=True)
-                out["faae_attention"] = attn
-            else:
-                s = self.faae(s, freq_local)
-        spatial_map = sp.head(sp.late(s))
-        out["spatial_map"] = spatial_map
-        # Global branch and fusion.
-        d = self._sida(images, sida)
-        if d is not None:
-            out["sida"] = d
-        s_tok = rearrange(spatial_map, "n c h w -> n (h w) c")
-        f_tok = rearrange(freq_map, "n c h w -> n (h w) c")
-        if self.hcma is not None:
-            tokens = self.hcma.token_features(s_tok, f_tok)
-            if attention:
-                out["hcma_tokens"] = tokens
-            fused, gate = self.hcma.pool_and_gate(tokens, d)
-        else:
-            assert self.concat is not None
-            fused = self.concat(torch.cat((s_tok.mean(1), f_tok.mean(1)), dim=1))
-            gate = None
-            if self.gate is not None and d is not None:
-                gate = torch.sigmoid(self.gate(d))
-                fused = fused * gate
+        features, out = self._branches(images, sida, attention)
+        out["freq_map"], out["spatial_map"] = features.frequency, features.spatial
+        if features.sida is not None:
+            out["sida"] = features.sida
+        fused, gate, tokens = self._fuse(features)
         if gate is not None:
             out["gate"] = gate
+        if attention and tokens is not None:
+            out["hcma_tokens"] = tokens
         out["features"] = fused
-        out["logits"] = self.forward_head(fused)
+        out["logits"] = self._logits(fused)
         return out
 
-    def forward_features(
-        self, images: torch.Tensor, sida: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The fused, gated feature vector ``(N, embed_dim)`` before the classifier."""
-        return self.forward_intermediates(images, sida)["features"]
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Dropout and the linear classifier: ``(N, embed_dim)`` -> logits ``(N,)``."""
-        x = self.head_drop(features)
-        if pre_logits:
-            return x
-        return self.classifier(x).squeeze(-1)
-
     def forward(self, images: torch.Tensor, sida: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``(N,)`` (positive = fake) of ``images`` ``(N, 3, H, W)`` in [0, 1]."""
-        return self.forward_intermediates(images, sida)["logits"]
+        """Logits ``(N,)`` (positive = fake) of ``images`` ``(N, 3, H, W)`` in [0, 1].
+
+        The same as ``forward_head(forward_features(images, sida))``.
+        """
+        return self.forward_head(self.forward_features(images, sida))
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameters (all, or only those that require grad)."""

@@ -25,6 +25,14 @@ from freqforensics.data.dataset import (
     prepare_crop,
 )
 from freqforensics.data.faces import FaceBox, FaceDetector, crop_face, detect_largest_face, face_box
+from freqforensics.data.landmarks import (
+    face_landmarks,
+    landmark_hull_mask,
+    landmarks_path,
+    load_landmarks,
+    save_landmarks,
+    to_crop,
+)
 from freqforensics.data.preprocess import (
     MANIFEST_COLUMNS,
     STATUSES,
@@ -46,7 +54,10 @@ from freqforensics.data.readers import (
     read_folder,
     read_images,
 )
+from freqforensics.data.sbi import self_blend, self_blend_pair
 from freqforensics.data.shards import merge_manifests
+from freqforensics.data.sources import read_dataset
+from freqforensics.data.tracking import FaceTracker, TrackedFace, track_faces
 from freqforensics.data.video import (
     Frame,
     VideoError,
@@ -65,6 +76,7 @@ __all__ = [
     "read_dfdc_test",
     "read_folder",
     "read_images",
+    "read_dataset",
     "VideoError",
     "VideoInfo",
     "Frame",
@@ -77,6 +89,15 @@ __all__ = [
     "detect_largest_face",
     "face_box",
     "crop_face",
+    "FaceTracker",
+    "TrackedFace",
+    "track_faces",
+    "face_landmarks",
+    "to_crop",
+    "landmarks_path",
+    "save_landmarks",
+    "load_landmarks",
+    "landmark_hull_mask",
     "MANIFEST_COLUMNS",
     "STATUSES",
     "ManifestRow",
@@ -94,4 +115,6 @@ __all__ = [
     "prepare_crop",
     "PseudoFakeDataset",
     "make_pseudo_fake",
+    "self_blend",
+    "self_blend_pair",
 ]

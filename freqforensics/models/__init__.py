@@ -5,6 +5,7 @@ from freqforensics.models.registry import create_model, default_config, list_mod
 from freqforensics.models.sfcl_hcmf import (
     CHECKPOINT_FORMAT,
     SFCLHCMF,
+    Features,
     SFCLHCMFConfig,
     pretrained_cfg_for,
 )
@@ -12,6 +13,7 @@ from freqforensics.models.sfcl_hcmf import (
 __all__ = [
     "SFCLHCMF",
     "SFCLHCMFConfig",
+    "Features",
     "CHECKPOINT_FORMAT",
     "PRESETS",
     "preset",

@@ -38,6 +38,7 @@ from freqforensics.config import (
     load_config,
     save_config,
 )
+from freqforensics.data.manifest import manifest_files
 from freqforensics.engine import TrainConfig, Trainer, TrainResult
 from freqforensics.engine import state as train_state
 from freqforensics.models import SFCLHCMF, create_model
@@ -112,21 +113,6 @@ def _videos_of(dataset: Any) -> set[str]:
     return {r.video_id for r in dataset.rows}
 
 
-def _manifest_paths(paths: Sequence[str]) -> list[Path]:
-    if not paths:
-        raise ValueError("data.manifests must name at least one manifest.csv (or its folder)")
-    out = []
-    for path in map(Path, paths):
-        candidate = path / "manifest.csv" if path.is_dir() else path
-        if not candidate.is_file():
-            raise ValueError(
-                f"manifest not found: {path} (expected a manifest.csv written by "
-                "'freqforensics preprocess', or its folder)"
-            )
-        out.append(candidate)
-    return out
-
-
 def _embedded_data(config: RunConfig) -> TrainingData:
     from freqforensics.data.synthetic import SelfBlendedFaces
 
@@ -176,7 +162,7 @@ def _pseudo_train(config: RunConfig, manifests: list[Path]) -> tuple[Any, str]:
 
     parts = [pool(manifests, _split(d.train_split), d.videos, 0)]
     if d.real_pool:
-        parts.append(pool(_manifest_paths(d.real_pool), None, d.real_pool_videos, 1))
+        parts.append(pool(manifest_files(d.real_pool), None, d.real_pool_videos, 1))
     pairs = parts[0] if len(parts) == 1 else _Pairs(parts)
     n = len(pairs.rows)
     note = f"train: {n} real frames of {sum(len(_videos_of(p)) for p in parts)} videos"
@@ -253,7 +239,7 @@ def build_data(config: RunConfig) -> TrainingData:
         raise ValueError(
             f"data.train_split and data.val_split must differ, got {d.train_split!r} for both"
         )
-    manifests = _manifest_paths(d.manifests)
+    manifests = manifest_files(d.manifests)
     train_set, group, train_note = _manifest_train(config, manifests)
     val_set, val_note = _manifest_val(config, manifests, train_set)
     return TrainingData(train_set, val_set, None, group, [train_note, val_note])

@@ -481,7 +481,9 @@ def test_train_pseudo_fakes_tiny(
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "4 real frames of 2 videos" in text
-    assert "val: 2 frames of one class only" in text  # the val split has one real video
+    # the val split holds one real video: validated against its fixed pseudo-fakes
+    assert "val: 2 frames of 1 videos + their fixed pseudo-fakes" in text
+    assert "val frame AUC" in text
     assert (out / "best.safetensors").is_file() and (out / "last.safetensors").is_file()
     assert SFCLHCMF.from_checkpoint(out / "best.safetensors").config.img_size == 64
     # a different model in the same --out is refused unless --restart

@@ -151,16 +151,9 @@ def load_model(path: Path, device: torch.device) -> SFCLHCMF:
 
 def check_manifests(paths: Sequence[Path]) -> list[Path]:
     """The ``manifest.csv`` of each path (a file or its folder); a one-line error if absent."""
-    out = []
-    for path in paths:
-        candidate = path / "manifest.csv" if path.is_dir() else path
-        if not candidate.is_file():
-            raise CLIError(
-                f"manifest not found: {path} (expected a manifest.csv written by "
-                "'freqforensics preprocess', or its folder)"
-            )
-        out.append(candidate)
-    return out
+    from freqforensics.data.manifest import manifest_files
+
+    return manifest_files(paths)
 
 
 def split_arg(split: str) -> str | None:

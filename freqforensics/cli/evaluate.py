@@ -74,6 +74,7 @@ examples:
       --manifest crops/ffpp/ffpp/manifest.csv --split all --videos 004 004_982
 """
 
+
 def register(command: Any) -> None:
     """Add the subcommand (``command(name, help, epilog)`` makes its parser)."""
     p = command(

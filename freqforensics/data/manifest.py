@@ -26,7 +26,14 @@ from typing import Any
 
 from freqforensics._io import MAX_NAME_BYTES, atomic_write, bounded_name, resolve_inside
 
-__all__ = ["MANIFEST_COLUMNS", "STATUSES", "ManifestRow", "load_manifest", "manifest_path"]
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "STATUSES",
+    "ManifestRow",
+    "load_manifest",
+    "manifest_path",
+    "manifest_files",
+]
 
 MANIFEST_COLUMNS = (
     "video_id",
@@ -100,6 +107,26 @@ class ManifestRow:
 def manifest_path(out_dir: str | Path, dataset: str) -> Path:
     """Where :func:`~freqforensics.data.preprocess` writes the manifest of ``dataset``."""
     return Path(out_dir) / dataset / MANIFEST
+
+
+def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The ``manifest.csv`` of each path (the file itself, or the one in a folder).
+
+    Raises:
+        ValueError: no path given, or a path without a manifest (named).
+    """
+    if not paths:
+        raise ValueError("manifests must name at least one manifest.csv (or its folder)")
+    out = []
+    for path in map(Path, paths):
+        candidate = path / "manifest.csv" if path.is_dir() else path
+        if not candidate.is_file():
+            raise ValueError(
+                f"manifest not found: {path} (expected a manifest.csv written by "
+                "'freqforensics preprocess', or its folder)"
+            )
+        out.append(candidate)
+    return out
 
 
 def part_path(dataset_dir: Path, rest: str) -> Path:

@@ -16,6 +16,8 @@ module each, which parses its arguments, calls the library and prints:
   :func:`freqforensics.robustness.evaluate_robustness`.
 - ``explain``: band-energy, attention and SIDA figures of one face;
   :func:`freqforensics.explain.explain_image`.
+- ``merge``: the manifests of ``preprocess --shard I/N`` runs joined into one;
+  :func:`freqforensics.data.merge_manifests`.
 
 Exit status: 0 success; 2 bad arguments or a user error (a missing file, a bad checkpoint, an
 empty split, a corrupt video, reported as one line on stderr, never a traceback: ``--debug``

@@ -165,7 +165,8 @@ class TrainSection:
 
 @dataclass(frozen=True)
 class RuntimeSection:
-    """Where and how fast the run goes; none of these change the numbers it produces.
+    """Where and how fast the run goes; none of these change the numbers it produces beyond
+    float rounding, except ``autocast``.
 
     Attributes:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
@@ -175,6 +176,16 @@ class RuntimeSection:
         tf32: ``true`` allows TF32 matmuls and convolutions on CUDA (faster on Ampere and
             later), ``false`` forbids both, ``null`` leaves torch's defaults; the block DCT
             stays exact float32 either way.
+        channels_last: the model's 4-D weights and the input images in channels-last (NHWC)
+            memory format (faster convolutions on GPUs with tensor cores).
+        autocast: ``bf16`` or ``fp16`` forces autocast to that dtype in training and
+            evaluation on any device, the CPU included, whatever ``train.amp`` says (``fp16``
+            with a loss scaler); ``null`` leaves mixed precision to ``train.amp`` (training on
+            CUDA only). It changes the numbers (bfloat16 keeps 8 bits of mantissa): a run
+            resumes only with the same value.
+        compile: ``torch.compile`` (default mode) of the model for the forward passes of
+            training and evaluation; checkpoints hold the plain model. The first steps are
+            slower (compilation).
     """
 
     device: str = "auto"
@@ -182,6 +193,15 @@ class RuntimeSection:
     workers: int = 0
     quiet: bool = False
     tf32: bool | None = None
+    channels_last: bool = False
+    autocast: str | None = None
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.autocast not in (None, "bf16", "fp16"):
+            raise ValueError(
+                f"runtime.autocast must be bf16, fp16 or null, got {self.autocast!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -197,6 +217,7 @@ class RunConfig:
 #: Settings that do not change what a run computes: a rerun may change them freely.
 RESULT_NEUTRAL: frozenset[str] = frozenset(
     {"runtime.device", "runtime.threads", "runtime.workers", "runtime.quiet", "train.epochs"}
+    | {"runtime.channels_last", "runtime.compile", "runtime.tf32"}  # speed, not results
     | {"train.precise_bn"}  # post-processing of the final weights, redone on each run
 )
 

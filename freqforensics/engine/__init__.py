@@ -7,8 +7,9 @@ Modules: :mod:`~freqforensics.engine.trainer` (the training loop),
 :mod:`~freqforensics.engine.seeding` (seeds and random states),
 :mod:`~freqforensics.engine.evaluation` (predictions, precise BatchNorm),
 :mod:`~freqforensics.engine.logs` (``metrics.csv``, ``steps.csv``, TensorBoard),
-:mod:`~freqforensics.engine.distributed` (``torchrun``: process group, devices, DDP) and
-:mod:`~freqforensics.engine.precision` (TF32, mixed precision).
+:mod:`~freqforensics.engine.distributed` (``torchrun``: process group, devices, DDP),
+:mod:`~freqforensics.engine.precision` (TF32, mixed precision) and
+``freqforensics.engine.runtime`` (channels-last memory format, ``torch.compile``).
 """
 
 from freqforensics.engine.evaluation import precise_bn, predict

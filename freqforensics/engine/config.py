@@ -6,7 +6,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TrainConfig", "TrainResult"]
+__all__ = ["TrainConfig", "TrainResult", "AUTOCAST_CHOICES"]
+
+#: The values of ``autocast`` (``None``: ``amp`` decides).
+AUTOCAST_CHOICES = (None, "bf16", "fp16")
 
 
 @dataclass
@@ -23,7 +26,7 @@ class TrainConfig:
         warmup_steps: linear warm-up steps of the cosine schedule.
         grad_clip: clip the gradient norm to this value (``None``: no clipping).
         amp: mixed precision on CUDA (bfloat16 where supported, else float16 with a scaler);
-            ignored on the CPU.
+            ignored on the CPU, and overridden by ``autocast``.
         tf32: TF32 in CUDA matmuls and cuDNN convolutions while :meth:`Trainer.fit` runs:
             ``True`` allows it (faster on Ampere and later GPUs, about 1e-3 relative error),
             ``False`` forbids it, ``None`` leaves torch's settings as they are. The previous
@@ -41,6 +44,17 @@ class TrainConfig:
             together in one batch (2 with :class:`~freqforensics.data.synthetic.SelfBlendedFaces`
             keeps each real crop next to its self-blended fake, as SBI trains).
         progress: show progress bars.
+        autocast: ``"bf16"`` or ``"fp16"``: autocast to that dtype on any device, the CPU
+            included, whatever ``amp`` says, in training and evaluation (float16 with a loss
+            scaler); ``None``: ``amp`` decides (training on CUDA only). See
+            :func:`~freqforensics.engine.precision.amp_dtype`.
+        channels_last: the model's 4-D weights and the input images in
+            ``torch.channels_last`` memory format (faster convolutions on GPUs with tensor
+            cores; the same numbers up to float rounding).
+        compile: run the forward passes of training and evaluation through
+            ``torch.compile`` of the model (default mode); the uncompiled module keeps the
+            weights, the optimiser state and the checkpoints. The first steps are slow
+            (compilation, again for evaluation and for a smaller last batch).
     """
 
     epochs: int = 20
@@ -62,6 +76,9 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     group_size: int = 1
     progress: bool = True
+    autocast: str | None = None
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "accumulate", "group_size"):
@@ -74,6 +91,13 @@ class TrainConfig:
             raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")
         if self.tf32 is not None and not isinstance(self.tf32, bool):
             raise ValueError(f"tf32 must be True, False or None, got {self.tf32!r}")
+        if self.autocast not in AUTOCAST_CHOICES:
+            raise ValueError(
+                f"autocast must be one of {list(AUTOCAST_CHOICES)}, got {self.autocast!r}"
+            )
+        for name in ("channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         """The learning rate of optimiser step ``step`` (from 0) over ``lr``: the schedule."""

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from freqforensics.data.dataset import collate_frames as collate_batch
+from freqforensics.engine.runtime import channels_last_images
 
 __all__ = ["predict", "precise_bn", "nonfinite_samples", "sample_ids"]
 
@@ -23,8 +24,12 @@ def _progress(iterable: Iterable[Any], enabled: bool, **kwargs: Any) -> Iterable
     return tqdm(iterable, dynamic_ncols=True, leave=False, **kwargs)
 
 
-def _forward(model: nn.Module, batch: dict[str, Any], device: torch.device) -> torch.Tensor:
+def _forward(
+    model: nn.Module, batch: dict[str, Any], device: torch.device, channels_last: bool = False
+) -> torch.Tensor:
     images = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        images = channels_last_images(images)
     sida = batch.get("sida")
     if isinstance(sida, torch.Tensor):
         return model(images, sida=sida.to(device, non_blocking=True))
@@ -63,8 +68,14 @@ def predict(
     loader: Iterable[dict[str, Any]],
     device: torch.device | str = "cpu",
     progress: bool = False,
+    channels_last: bool = False,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Fake probabilities of every sample of ``loader``: ``(video_ids, labels, probs)``."""
+    """Fake probabilities of every sample of ``loader``: ``(video_ids, labels, probs)``.
+
+    ``channels_last`` passes the images in channels-last order (for a model converted with
+    :func:`~freqforensics.engine.runtime.to_channels_last`). An enclosing ``torch.autocast``
+    applies to the forward passes; the probabilities are computed in float32.
+    """
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -72,7 +83,7 @@ def predict(
     labels: list[np.ndarray] = []
     probs: list[np.ndarray] = []
     for batch in _progress(loader, progress, desc="eval"):
-        logits = _forward(model, batch, device)
+        logits = _forward(model, batch, device, channels_last)
         probs.append(torch.sigmoid(logits.float()).cpu().numpy())
         labels.append(np.asarray(batch["label"], dtype=np.float64).reshape(-1))
         vid = batch.get("video_id")

@@ -1,5 +1,10 @@
 """Numerical precision of training: TF32 for the duration of a fit, mixed precision (AMP).
 
+Two switches choose the autocast dtype (:func:`amp_dtype`): ``amp`` (``train.amp``, default
+on) is mixed precision on CUDA only, bfloat16 where the GPU has it, else float16; ``autocast``
+(``runtime.autocast``: ``"bf16"`` or ``"fp16"``) forces that dtype on any device, the CPU
+included, and takes precedence.
+
 TF32 (Ampere and later GPUs) runs float32 matrix products and convolutions with a 10-bit
 mantissa: several times faster, about 1e-3 relative error. The block DCT of
 :mod:`freqforensics.functional` stays exact float32 either way
@@ -16,7 +21,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["tf32_mode", "amp_dtype"]
+__all__ = ["tf32_mode", "amp_dtype", "AUTOCAST_DTYPES"]
+
+#: The dtypes of the ``autocast`` setting.
+AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 #: The per-backend precision settings of torch >= 2.9 (``torch.backends.<path>.fp32_precision``),
@@ -95,11 +103,30 @@ def tf32_mode(allow: bool | None) -> Iterator[None]:
         restore()
 
 
-def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """The autocast dtype of training: bfloat16 where the GPU has it, else float16.
+def amp_dtype(
+    device: torch.device, amp: bool, autocast: str | None = None
+) -> torch.dtype | None:
+    """The autocast dtype of training (``None``: no autocast, float32).
 
-    ``None`` when mixed precision is off (``amp=False``) or the device is not CUDA.
+    Args:
+        device: where the model runs.
+        amp: mixed precision on CUDA: bfloat16 where the GPU has it, else float16; nothing on
+            other devices.
+        autocast: ``"bf16"`` or ``"fp16"`` forces that dtype on any device (the CPU
+            included), whatever ``amp`` says; ``None`` leaves the choice to ``amp``.
+
+    Example:
+        >>> import torch
+        >>> from freqforensics.engine.precision import amp_dtype
+        >>> amp_dtype(torch.device("cpu"), amp=True), amp_dtype(torch.device("cpu"), True, "bf16")
+        (None, torch.bfloat16)
     """
+    if autocast is not None:
+        if autocast not in AUTOCAST_DTYPES:
+            raise ValueError(
+                f"autocast must be one of {sorted(AUTOCAST_DTYPES)} or None, got {autocast!r}"
+            )
+        return AUTOCAST_DTYPES[autocast]
     if not amp or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

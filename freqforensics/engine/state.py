@@ -55,10 +55,12 @@ STATE_FORMAT = "freqforensics.TrainState/1"
 
 #: :class:`~freqforensics.engine.TrainConfig` fields that may change between a run and its
 #: resumption: they change speed, placement or output, not what is trained (``epochs`` may
-#: grow: that extends the run; ``tf32``, like ``device``, changes float32 rounding only, as
-#: the run's ``runtime`` section does).
+#: grow: that extends the run; ``tf32``, ``channels_last`` and ``compile``, like ``device``,
+#: change float32 rounding only, as the run's ``runtime`` section does; ``autocast`` is not
+#: among them: it changes the numbers, as ``amp`` does).
 RESULT_NEUTRAL_FIELDS = frozenset(
     {"num_workers", "device", "progress", "eval_batch_size", "checkpoint_every", "tf32"}
+    | {"channels_last", "compile"}
 )
 
 _RESTART = "rerun with --restart (Trainer.fit(resume=False)) to start over"

@@ -17,7 +17,9 @@ vector or label never reaches the model: it is skipped, logged with its sample i
 in the ``skipped_batches`` column of ``metrics.csv``.
 
 Multi-process training (``torchrun``) is set up by :mod:`~freqforensics.engine.distributed`;
-TF32 and mixed precision are settings of :mod:`~freqforensics.engine.precision`.
+TF32 and mixed precision are settings of :mod:`~freqforensics.engine.precision`; the
+channels-last memory format and ``torch.compile`` (``TrainConfig.channels_last``,
+``TrainConfig.compile``) are applied by ``freqforensics.engine.runtime``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from freqforensics.engine.evaluation import (
 )
 from freqforensics.engine.logs import RunLog
 from freqforensics.engine.precision import amp_dtype, tf32_mode
+from freqforensics.engine.runtime import compile_module, to_channels_last
 from freqforensics.engine.sampler import _EpochSampler, seeded_loader
 from freqforensics.engine.seeding import rng_state, seed_everything, set_rng_state
 from freqforensics.engine.state import atomic_save
@@ -109,7 +112,16 @@ class Trainer:
         self.distributed, self.device = self.procs.distributed, self.procs.device
         seed_everything(config.seed + self.rank, config.deterministic)
         self.model = model.to(self.device)
+        if config.channels_last:
+            to_channels_last(self.model)
         self.ddp = _dist.wrap(self.model, self.procs)
+        # The modules of the training and evaluation forward passes (compiled with
+        # config.compile); self.model keeps the weights and writes the checkpoints. Evaluation
+        # (rank 0 alone) never goes through DDP.
+        self.net, self.eval_net = self.ddp, self.model
+        if config.compile:
+            self.net = compile_module(self.ddp)
+            self.eval_net = self.net if self.ddp is self.model else compile_module(self.model)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -125,9 +137,11 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: config.lr_factor(step, self.total_steps)
         )
-        dtype = amp_dtype(self.device, config.amp)
+        dtype = amp_dtype(self.device, config.amp, config.autocast)
         self.use_amp, self.amp_dtype = dtype is not None, dtype or torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        # Evaluation autocasts only when forced (config.autocast); amp alone trains only.
+        self.eval_amp = config.autocast is not None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
         self.loss_fn = nn.BCEWithLogitsLoss()
         self.save_best = save_best or _state.save_model
         self.epoch = 0
@@ -227,7 +241,7 @@ class Trainer:
         micro = cfg.batch_size
         self.sampler.skip = self.step_in_epoch * micro * cfg.accumulate
         loader = self._loader(self.train_set, self.sampler, micro)
-        self.ddp.train()
+        self.net.train()
         if self.step_in_epoch == 0:
             self.epoch_losses = []
             self.skipped_batches = 0
@@ -251,7 +265,7 @@ class Trainer:
                     continue  # never forward a NaN: it would reach the weights and BatchNorm
                 labels = batch["label"].float().to(self.device)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                    logits = _forward(self.ddp, batch, self.device)
+                    logits = _forward(self.net, batch, self.device, cfg.channels_last)
                     loss = self.loss_fn(logits.float(), labels) / cfg.accumulate
                 self.scaler.scale(loss).backward()
                 step_loss += float(loss.detach())
@@ -301,9 +315,11 @@ class Trainer:
         """Frame- and video-level metrics of the model on ``dataset``."""
         batch = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
         loader = self._loader(dataset, None, batch)
-        ids, labels, probs = predict(
-            self.model, loader, self.device, progress=self.cfg.progress and self.is_main
-        )
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.eval_amp):
+            ids, labels, probs = predict(
+                self.eval_net, loader, self.device, progress=self.cfg.progress and self.is_main,
+                channels_last=self.cfg.channels_last,
+            )
         return evaluate_predictions(ids, labels, probs)
 
     def fit(self, resume: bool = True, lock: bool = True) -> TrainResult:

@@ -29,20 +29,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
-import subprocess
+import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from freqforensics.config import RunConfig, config_to_dict, load_config, save_config
 from freqforensics.evaluation import evaluate
 from freqforensics.models import SFCLHCMF
+from freqforensics.provenance import machine
 from freqforensics.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,18 +52,6 @@ FOLDS = {"004": ["004_982"], "519": ["519_515"], "634": ["634_660"]}
 ORPHANS = ["750_743"]
 #: ``<source>__<identity>__<file>``: identity is ``<source>__<identity>``; ``unk`` is one each.
 FACES_IDENTITY = r"^(?P<identity>.+?__.+?)__"
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out + ("-dirty" if dirty else "")
 
 
 def prepare(data: Path, crops: Path, pool_frames: int, test_frames: int, workers: int,
@@ -259,12 +245,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "results": summary_results,
         "train_seconds": train_seconds,
         "seconds": time.perf_counter() - t0,
-        "commit": _commit(),
-        "command": "python examples/real_faces.py " + " ".join(argv or []),
+        "commit": machine(ROOT)["git_commit"],
+        "command": " ".join(["python", "examples/real_faces.py", *(sys.argv[1:] if argv is None
+                                                               else argv)]),
         "config": config_to_dict(base),
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "threads": torch.get_num_threads(), "torch": torch.__version__},
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(ROOT),
         "folds": [{k: v for k, v in f.items() if k not in ("labels", "probs")} for f in folds],
     }
     name = "results_ablation.json" if args.ablation else "results.json"

@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from freqforensics.viz import plot_roc
 
     plot_roc({f["fold"]: (f["labels"], f["probs"]) for f in folds}, path=args.out / "roc.png",
-             title="SBI on real faces only: held-out ffpp-mini original vs its fakes")
+             title="SBI, real faces only: held-out original vs fakes")
     summary = {
         "results": summary_results,
         "train_seconds": train_seconds,

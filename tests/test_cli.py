@@ -16,7 +16,7 @@ import pytest
 import torch
 from needs import need_path
 from PIL import Image
-from toys import TINY, texture, write_manifest
+from toys import TINY, one_line_error, texture, write_manifest
 
 from freqforensics import SIDA
 from freqforensics.cli import build_parser, main
@@ -150,12 +150,6 @@ def test_bad_arguments_exit_2_with_one_line(
     assert "error:" in err and "Traceback" not in err
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
 
 
 def test_user_errors_exit_2(
@@ -163,27 +157,27 @@ def test_user_errors_exit_2(
 ) -> None:
     missing = tmp_path / "nope.safetensors"
     assert main(["evaluate", "--checkpoint", str(missing), "--manifest", str(manifest)]) == 2
-    _one_line_error(capsys, "checkpoint not found")
+    one_line_error(capsys, "checkpoint not found")
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"not a checkpoint at all")
     assert main(["evaluate", "--checkpoint", str(garbage), "--manifest", str(manifest)]) == 2
-    _one_line_error(capsys, "cannot load checkpoint")
+    one_line_error(capsys, "cannot load checkpoint")
     argv = ["evaluate", "--checkpoint", str(checkpoint), "--manifest", str(manifest)]
     assert main([*argv, "--split", "val"]) == 2
-    _one_line_error(capsys, "no frames", "'val'")
+    one_line_error(capsys, "no frames", "'val'")
     assert main(["evaluate", "--checkpoint", str(checkpoint), "--manifest", str(tmp_path)]) == 2
-    _one_line_error(capsys, "manifest not found")
+    one_line_error(capsys, "manifest not found")
     assert main(["predict", str(tmp_path / "x.png"), "--checkpoint", str(checkpoint)]) == 2
-    _one_line_error(capsys, "INPUT not found")
+    one_line_error(capsys, "INPUT not found")
     (tmp_path / "x.txt").write_text("hello")
     assert main(["predict", str(tmp_path / "x.txt"), "--checkpoint", str(checkpoint)]) == 2
-    _one_line_error(capsys, "must be an image", "x.txt")
+    one_line_error(capsys, "must be an image", "x.txt")
     out = tmp_path / "run"
     argv = ["train", "--manifest", str(manifest), "--out", str(out), *TINY_ARGS]
     assert main([*argv, "--pseudo-fakes", "--batch-size", "3"]) == 2
-    _one_line_error(capsys, "batch_size (--batch-size) must be even")
+    one_line_error(capsys, "batch_size (--batch-size) must be even")
     assert main([*argv, "--image-size", "32"]) == 2
-    _one_line_error(capsys, "img_size")
+    one_line_error(capsys, "img_size")
 
 
 def test_corrupt_video_is_a_clear_error(
@@ -192,7 +186,7 @@ def test_corrupt_video_is_a_clear_error(
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     assert main(["predict", str(bad), "--checkpoint", str(checkpoint)]) == 2
-    _one_line_error(capsys, "cannot read video", "broken.mp4")
+    one_line_error(capsys, "cannot read video", "broken.mp4")
 
 
 # ---------------------------------------------------------------------------------- predict
@@ -488,7 +482,7 @@ def test_train_pseudo_fakes_tiny(
     assert SFCLHCMF.from_checkpoint(out / "best.safetensors").config.img_size == 64
     # a different model in the same --out is refused unless --restart
     assert main([*argv, "--embed-dim", "16"]) == 2
-    _one_line_error(capsys, "model.embed_dim (--embed-dim): 32 -> 16")
+    one_line_error(capsys, "model.embed_dim (--embed-dim): 32 -> 16")
 
 
 # ------------------------------------------------------------------------------------ explain
@@ -511,7 +505,7 @@ def test_explain_writes_figures(
     assert (tmp_path / "x" / "sida_statistics.png").is_file()
     capsys.readouterr()
     assert main(argv) == 2  # a texture has no face
-    _one_line_error(capsys, "no face found", "--no-detect")
+    one_line_error(capsys, "no face found", "--no-detect")
 
 
 # ------------------------------------------------------------------ end to end (slow suite)

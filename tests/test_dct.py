@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jpeglib
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from strategies import block_inputs, images
 
 from freqforensics import BlockDCT, BlockIDCT
+from freqforensics._checks import ShapeError
 from freqforensics.functional import (
     block_dct,
     block_idct,
@@ -578,3 +581,141 @@ class TestPrecisionGuards:
         previous = torch.get_float32_matmul_precision()
         with exact_float32(torch.zeros(2)):
             assert torch.get_float32_matmul_precision() == previous
+
+
+class TestEmptyGrids:
+    """Zero-size spatial inputs raise the package's ShapeError; an empty batch is fine."""
+
+    @pytest.mark.parametrize(("shape", "label"), [((1, 3, 64, 2, 0), "w"), ((1, 3, 64, 0, 3), "h")])
+    def test_inverse_module_zero_grid(self, shape: tuple[int, ...], label: str) -> None:
+        expected = rf"coeffs .*{label} axis .*h, w\).*{re.escape(str(shape))}"
+        with pytest.raises(ShapeError, match=expected):
+            BlockIDCT()(torch.zeros(shape))
+
+    @pytest.mark.parametrize("shape", [(64, 2, 0), (2, 64, 0, 1)])
+    def test_inverse_function_zero_grid(self, shape: tuple[int, ...]) -> None:
+        with pytest.raises(ShapeError, match=rf"coeffs .*non-empty.*{re.escape(str(shape))}"):
+            block_idct(torch.zeros(shape))
+
+    @pytest.mark.parametrize(("shape", "label"), [((1, 3, 0, 8), "H=0"), ((2, 3, 8, 0), "W=0")])
+    def test_forward_module_zero_size(self, shape: tuple[int, ...], label: str) -> None:
+        expected = rf"images has shape {re.escape(str(shape))}: {label} is not"
+        with pytest.raises(ShapeError, match=expected):
+            BlockDCT()(torch.zeros(shape))
+        with pytest.raises(ShapeError, match="images.*smaller than one 8 x 8 block"):
+            BlockDCT(crop=True)(torch.zeros(shape))
+
+    def test_forward_function_zero_size(self) -> None:
+        with pytest.raises(ShapeError, match=r"x has shape \(2, 8, 0\): W=0"):
+            block_dct(torch.zeros(2, 8, 0))
+
+    def test_empty_batch_modules(self) -> None:
+        x = torch.zeros(0, 3, 16, 24, requires_grad=True)
+        y = BlockDCT()(x)
+        assert y.shape == (0, 3, 64, 2, 3)
+        y.sum().backward()
+        assert x.grad is not None and x.grad.shape == x.shape
+        assert BlockIDCT()(torch.zeros(0, 3, 64, 2, 3)).shape == (0, 3, 16, 24)
+        assert block_idct(torch.zeros(0, 64, 1, 2)).shape == (0, 8, 16)
+
+
+def _graph_and_eager(x: torch.Tensor, plan) -> tuple[torch.Tensor, torch.Tensor]:
+    from freqforensics.functional import dct as F
+
+    return F._analysis_graph(x, plan), F._analysis_eager(x, plan)
+
+
+class TestKernels:
+    """The chunked eager kernels against the plain whole-batch operations and the oracles."""
+
+    @pytest.fixture
+    def tiny_chunks(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # A few KB per workspace: several chunks per batch, the last one partial.
+        from freqforensics.functional import dct as F
+
+        monkeypatch.setattr(F, "_CHUNK_BYTES_CPU", 3 * 16 * 24 * 8 * 2)
+
+    @pytest.mark.parametrize("chunked", [False, True])
+    @pytest.mark.parametrize("color", ["ycbcr", "none"])
+    @pytest.mark.parametrize("zigzag", [True, False])
+    @pytest.mark.parametrize("bs", [2, 8])
+    def test_eager_equals_graph(
+        self, request: pytest.FixtureRequest, chunked: bool, color: str, zigzag: bool, bs: int
+    ) -> None:
+        from freqforensics.functional import dct as F
+
+        if chunked:
+            request.getfixturevalue("tiny_chunks")
+        x = torch.rand(5, 3, 16, 24, dtype=torch.float64)
+        fwd, inv = BlockDCT(bs, zigzag, color), BlockIDCT(bs, zigzag, color)
+        plan = F.BlockPlan(fwd.basis, fwd.zigzag_index, fwd.zigzag_inverse, fwd.mix, fwd.dc_offset)
+        graph, eager = _graph_and_eager(x, plan)
+        torch.testing.assert_close(eager, graph, rtol=0, atol=1e-13)
+        assert eager.is_contiguous()
+        torch.testing.assert_close(eager, block_dct(rgb_to_ycbcr(x) if color == "ycbcr" else x,
+                                                    bs, zigzag), rtol=0, atol=1e-13)
+        iplan = F.BlockPlan(inv.basis, inv.zigzag_index, inv.zigzag_inverse, inv.mix,
+                            inv.dc_offset)
+        back = F._synthesis_eager(eager, iplan)
+        torch.testing.assert_close(back, F._synthesis_graph(eager, iplan), rtol=0, atol=1e-13)
+        torch.testing.assert_close(back, x, rtol=0, atol=1e-13)
+        assert back.is_contiguous()
+
+    def test_chunked_float32_and_gradients(self, tiny_chunks: None) -> None:
+        x = torch.rand(5, 3, 16, 24, dtype=torch.float64)
+        y = BlockDCT()(x.float())
+        torch.testing.assert_close(y.double(), block_dct(rgb_to_ycbcr(x)), rtol=1e-5, atol=1e-5)
+        xg = x.clone().requires_grad_(True)
+        assert torch.autograd.gradcheck(BlockDCT(), (xg,), fast_mode=True)
+        c = torch.randn(5, 3, 64, 2, 3, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(BlockIDCT(), (c,), fast_mode=True)
+        assert torch.autograd.gradcheck(lambda t: block_dct(t, 4), (xg[:, 0],), fast_mode=True)
+
+    @pytest.mark.parametrize("module", [BlockDCT, BlockIDCT])
+    def test_double_backward(self, module) -> None:
+        # The backward of each direction is the other direction: differentiable again.
+        shape = (2, 3, 16, 8) if module is BlockDCT else (2, 3, 64, 2, 1)
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradgradcheck(module(), (x,), fast_mode=True)
+
+    def test_gradient_of_sum(self) -> None:
+        # The upstream gradient of .sum() is an expanded (stride 0) tensor.
+        x = torch.rand(2, 3, 16, 16, dtype=torch.float64, requires_grad=True)
+        BlockDCT()(x).sum().backward()
+        ref = x.detach().clone().requires_grad_(True)
+        block_dct(rgb_to_ycbcr(ref)).sum().backward()
+        assert x.grad is not None and ref.grad is not None
+        torch.testing.assert_close(x.grad, ref.grad, rtol=0, atol=1e-12)
+
+    def test_non_contiguous_coefficients(self) -> None:
+        c = torch.randn(2, 3, 64, 3, 2, dtype=torch.float64)
+        t = c.transpose(-1, -2).contiguous().transpose(-1, -2)  # same values, other strides
+        assert not t.is_contiguous()
+        torch.testing.assert_close(BlockIDCT()(t), BlockIDCT()(c), rtol=0, atol=0)
+        torch.testing.assert_close(block_idct(t), block_idct(c), rtol=0, atol=0)
+        wide = torch.cat([c, c.flip(1)], dim=1)[:, :3]  # a channel slice: batch stride of 6
+        assert not wide.is_contiguous()
+        for zigzag in (True, False):
+            for color in ("ycbcr", "none"):
+                inv = BlockIDCT(zigzag=zigzag, color=color)
+                torch.testing.assert_close(inv(wide), inv(c), rtol=0, atol=0)
+
+    def test_cropped_and_channels_last_outputs_contiguous(self) -> None:
+        x = torch.rand(2, 3, 21, 30).to(memory_format=torch.channels_last)
+        y = BlockDCT(crop=True)(x)
+        assert y.is_contiguous() and y.shape == (2, 3, 64, 2, 3)
+        torch.testing.assert_close(y, BlockDCT()(x[..., :16, :24].contiguous()), rtol=0, atol=0)
+
+    def test_input_not_modified(self) -> None:
+        c = torch.randn(2, 3, 64, 2, 2)
+        keep = c.clone()
+        for zigzag in (True, False):
+            BlockIDCT(zigzag=zigzag)(c)
+        assert torch.equal(c, keep)
+
+    def test_autocast_keeps_todays_dtype(self) -> None:
+        x = torch.rand(2, 3, 16, 16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = BlockDCT()(x)
+        assert y.dtype == torch.bfloat16
+        torch.testing.assert_close(y.float(), BlockDCT()(x), rtol=0, atol=0.05)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from toys import dead_pid
 
 from freqforensics.engine import (
     TrainConfig,
@@ -140,15 +141,6 @@ def _assert_same_weights(a: nn.Module, b: nn.Module, atol: float = 0.0) -> None:
             torch.testing.assert_close(sa[key], sb[key], atol=atol, rtol=0, msg=key)
 
 
-def _dead_pid() -> int:
-    """The pid of a process that has exited (for temporary files left by a killed run)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(proc.stdout)
 
 
 def _tiny_sfcl(**changes: Any) -> SFCLHCMFConfig:
@@ -616,7 +608,7 @@ class TestAtomicSave:
         trainer.fit()
         good = (tmp_path / "last.safetensors").read_bytes()
         # what a kill in the middle of a save leaves: a truncated temporary file
-        stale = tmp_path / f".last.safetensors.{_dead_pid()}.tmp"
+        stale = tmp_path / f".last.safetensors.{dead_pid()}.tmp"
         stale.write_bytes(good[: len(good) // 2])
         again = _toy_trainer(tmp_path, _cfg(epochs=2))
         assert again.resume() and again.epoch == 1

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from needs import need_module
 from PIL import Image
+from toys import one_line_error
 
 from freqforensics._io import exclusive_lock
 from freqforensics.cli import main
@@ -73,12 +74,6 @@ def _preprocess(root: Path, out: Path, *extra: str, dataset: str = "folder") -> 
     return [*argv, "--frames", "2", "--workers", "1", "--quiet", *extra]
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
 
 
 def _manifest_rows(path: Path) -> list[dict[str, str]]:
@@ -138,7 +133,7 @@ def test_kill_9_takes_the_workers_along_and_a_rerun_is_consistent(
         # 7: a second run with other settings on the same --out fails at once.
         other = _preprocess(root, out, "--frames", "3")
         assert main(other) == 2
-        _one_line_error(capsys, "in use by another preprocess run", str(out))
+        one_line_error(capsys, "in use by another preprocess run", str(out))
 
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -171,7 +166,7 @@ def test_a_locked_out_dir_is_refused_before_the_settings_check(
     stale.write_text("half")
     with exclusive_lock(out, "preprocess run"):
         assert main(_preprocess(root, out)) == 2
-        _one_line_error(capsys, "in use by another preprocess run")
+        one_line_error(capsys, "in use by another preprocess run")
         assert not (out / "preprocess.json").exists()
     assert main(_preprocess(root, out)) == 0
     assert not stale.exists()
@@ -316,7 +311,7 @@ def test_name_must_be_one_folder_name(
     root, out = tmp_path / "set", tmp_path / "work" / "out"
     _video(root / "real" / "a.mp4", face, 2)
     assert main(_preprocess(root, out, "--name", name)) == 2
-    _one_line_error(capsys, "--name", repr(name))
+    one_line_error(capsys, "--name", repr(name))
     assert not (tmp_path / "work").exists() and not list(tmp_path.rglob("manifest.csv"))
 
 
@@ -353,14 +348,14 @@ def test_long_non_ascii_names_keep_working(
         ("null", ["holds null"]),
     ],
 )
-def test_malformed_split_file_is_a_one_line_error(
+def test_malformed_split_file_is_aone_line_error(
     tmp_path: Path, text: str, words: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "splits").mkdir()
     (tmp_path / "splits" / "train.json").write_text(text)
     argv = _preprocess(tmp_path, tmp_path / "out", "--splits", "train", dataset="ffpp")
     assert main(argv) == 2
-    _one_line_error(capsys, str(tmp_path / "splits" / "train.json"), *words)
+    one_line_error(capsys, str(tmp_path / "splits" / "train.json"), *words)
 
 
 @pytest.mark.parametrize(
@@ -373,14 +368,14 @@ def test_malformed_split_file_is_a_one_line_error(
         ('{"a.mp4": ', ["not valid JSON", "line 1"]),
     ],
 )
-def test_malformed_dfdc_metadata_is_a_one_line_error(
+def test_malformed_dfdc_metadata_is_aone_line_error(
     tmp_path: Path, text: str, words: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     part = tmp_path / "dfdc_train_part_0"
     part.mkdir()
     (part / "metadata.json").write_text(text)
     assert main(_preprocess(tmp_path, tmp_path / "out", dataset="dfdc")) == 2
-    _one_line_error(capsys, str(part / "metadata.json"), *words)
+    one_line_error(capsys, str(part / "metadata.json"), *words)
 
 
 def test_an_empty_split_names_the_splits_the_manifest_holds(tmp_path: Path) -> None:

@@ -17,8 +17,6 @@ import pickle
 import random
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +24,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
+from toys import dead_pid, one_line_error, write_manifest
 
 from freqforensics._io import RunLockedError, exclusive_lock
 from freqforensics.cli import main
-from freqforensics.data import MANIFEST_COLUMNS
 from freqforensics.engine import (
     TrainConfig,
     Trainer,
@@ -72,12 +69,6 @@ def _plant(path: Path, marker: Path) -> None:
         path.write_bytes(pickle.dumps(Payload(marker)))
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -85,14 +76,6 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _dead_pid() -> int:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(proc.stdout)
 
 
 class ToyDetector(nn.Module):
@@ -143,34 +126,13 @@ def _trainer(out: Path, cfg: TrainConfig, data: Dataset | None = None) -> Traine
     return Trainer(ToyDetector(), ToyFaces(16) if data is None else data, None, cfg, out)
 
 
-def _texture(seed: int, size: int = 64) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.integers(20, 235, size=(size, size, 3), dtype=np.uint8)
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two real and two fake training videos of one 64 x 64 crop each."""
-    folder = tmp_path_factory.mktemp("manifest") / "toy"
-    rows = []
-    for v, (name, label) in enumerate([("r0", 0), ("r1", 0), ("f0", 1), ("f1", 1)]):
-        method = "Fake" if label else "original"
-        rel = f"{method}/{name}/000000.png"
-        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(_texture(v)).save(folder / rel)
-        row = dict.fromkeys(MANIFEST_COLUMNS, "")
-        row.update(
-            video_id=f"toy/{method}/{name}", label=label, split="train", dataset="toy",
-            method=method, frame_index=0, x0=0, y0=0, x1=64, y1=64, crop_path=rel,
-            status="ok", source=f"{name}.mp4",
-        )  # fmt: skip
-        rows.append(row)
-    path = folder / "manifest.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    videos = {"r0": (0, "train"), "r1": (0, "train"), "f0": (1, "train"), "f1": (1, "train")}
+    return write_manifest(tmp_path_factory.mktemp("manifest"), videos, frames=1, size=64)
 
 
 def _argv(manifest: Path, out: Path, *extra: str) -> list[str]:
@@ -274,7 +236,7 @@ class TestNoPickle:
             _plant(out / name, marker)
             capsys.readouterr()
             assert main(_argv(manifest, out, "--precise-bn", "1")) == 2
-            _one_line_error(capsys, *words, "--restart")
+            one_line_error(capsys, *words, "--restart")
             assert not marker.exists(), name
             assert not (out / "config.yaml").exists()  # refused before any write
             assert main(_argv(manifest, out, "--precise-bn", "1", "--restart")) == 0
@@ -317,7 +279,7 @@ class TestNoPickle:
         capsys.readouterr()
         assert main(_argv(manifest, out, "--precise-bn", "1")) == code
         if code:
-            _one_line_error(capsys, *words)
+            one_line_error(capsys, *words)
         else:
             assert len(_rows(out / "metrics.csv")) == 1
         assert not marker.exists()
@@ -354,7 +316,7 @@ class TestCorruptState:
         args_before = (out / "config.yaml").read_bytes()
         capsys.readouterr()
         assert main(_argv(manifest, out, "--epochs", "2")) == 2
-        _one_line_error(capsys, "last.safetensors", "truncated", "--restart")
+        one_line_error(capsys, "last.safetensors", "truncated", "--restart")
         assert (out / "config.yaml").read_bytes() == args_before
 
 
@@ -369,7 +331,7 @@ class TestRunSettings:
         }
         capsys.readouterr()
         assert main(_argv(manifest, out, "--lr", "0.01", "--seed", "3")) == 2
-        err = _one_line_error(
+        err = one_line_error(
             capsys, "train.lr (--lr): 0.001 -> 0.01", "train.seed (--seed): 0 -> 3", "--restart"
         )
         assert "epochs" not in err.split("settings:")[1].split(";")[0]  # only what differs
@@ -377,7 +339,7 @@ class TestRunSettings:
         after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"}
         assert after == before  # nothing was rewritten
         assert main(_argv(manifest, out, "--embed-dim", "16")) == 2
-        _one_line_error(capsys, "other settings", "model.embed_dim (--embed-dim): 32 -> 16")
+        one_line_error(capsys, "other settings", "model.embed_dim (--embed-dim): 32 -> 16")
 
     def test_cli_more_epochs_extend_and_neutral_settings_may_differ(
         self, finished: Path, manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -391,7 +353,7 @@ class TestRunSettings:
         assert load_train_state(out / "last.safetensors", tensors=False)["epoch"] == 2
         capsys.readouterr()
         assert main(_argv(manifest, out, "--epochs", "1")) == 2  # fewer epochs: refused
-        _one_line_error(capsys, "train.epochs (--epochs): 2 -> 1")
+        one_line_error(capsys, "train.epochs (--epochs): 2 -> 1")
 
     def test_trainer_refuses_other_settings(self, tmp_path: Path) -> None:
         _trainer(tmp_path, _cfg(epochs=1)).fit()
@@ -412,7 +374,7 @@ class TestRunSettings:
         with exclusive_lock(out, "training run"):
             capsys.readouterr()
             assert main(_argv(manifest, out)) == 2
-            _one_line_error(capsys, str(out), "in use", f"pid {os.getpid()}")
+            one_line_error(capsys, str(out), "in use", f"pid {os.getpid()}")
             assert sorted(p.name for p in out.iterdir()) == [".lock"]  # it wrote nothing
         assert main(_argv(manifest, out)) == 0  # the lock is gone with the first run
 
@@ -471,7 +433,7 @@ class TestNonFinite:
 # ---------------------------------------------------------------- item 10: temporary files
 class TestTemporaryFiles:
     def test_stale_temps_of_killed_runs_are_removed(self, tmp_path: Path) -> None:
-        pid = _dead_pid()
+        pid = dead_pid()
         stale = [tmp_path / f".last.safetensors.{pid}.tmp", tmp_path / f".metrics.csv.{pid}.tmp"]
         stale.append(tmp_path / f".last.pt.{pid}.tmp")  # of an older version
         for path in stale:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
@@ -66,3 +69,23 @@ def write_manifest(
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
+    """The captured stderr, checked to be one line (no traceback) holding every word."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (for temporary files left by a killed run)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(proc.stdout)

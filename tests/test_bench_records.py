@@ -1,0 +1,84 @@
+"""The benchmark records identify their code: commit, dirty flag, and a refusal to record
+results from a modified tree unless forced (``benchmarks/common.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def common() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "benchmarks/common.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PORCELAIN = """\
+ M freqforensics/layers/dct.py
+?? notes.txt
+ M benchmarks/results/bench_dct.json
+ M docs/benchmarks.rst
+R  old.py -> benchmarks/new.py
+"""
+
+
+def test_dirty_paths_skip_the_benchmarks_outputs(common: ModuleType) -> None:
+    assert common.dirty_paths(PORCELAIN) == [
+        "freqforensics/layers/dct.py", "notes.txt", "benchmarks/new.py"
+    ]
+    outputs_only = " M benchmarks/results/bench_sida.json\n M docs/benchmarks.rst\n"
+    assert common.dirty_paths(outputs_only) == []
+    assert common.dirty_paths("") == []
+
+
+def _state(dirty: bool | None, commit: str = "abc1234") -> dict:
+    return {"git_commit": commit, "git_dirty": dirty,
+            "git_dirty_paths": ["freqforensics/layers/dct.py"] if dirty else []}
+
+
+def test_refuses_a_dirty_tree(common: ModuleType, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        common.check_recordable(Path("r.json"), False, _state(True))
+    message = str(info.value.code)
+    assert "\n" not in message
+    assert message.startswith("error: not recording r.json")
+    assert "freqforensics/layers/dct.py" in message and "--allow-dirty" in message
+
+
+def test_refuses_an_unknown_tree(common: ModuleType) -> None:
+    with pytest.raises(SystemExit, match="git cannot tell"):
+        common.check_recordable(Path("r.json"), False, _state(None, commit=""))
+
+
+@pytest.mark.parametrize(
+    ("out", "allow", "dirty"),
+    [(Path("r.json"), False, False), (Path("r.json"), True, True), (None, False, True)],
+)
+def test_records_when_clean_forced_or_not_recording(
+    common: ModuleType, out: Path | None, allow: bool, dirty: bool
+) -> None:
+    common.check_recordable(out, allow, _state(dirty))
+
+
+def test_machine_names_the_code(common: ModuleType) -> None:
+    info = common.machine()
+    for key in ("cpu", "torch", "torch_threads", "git_commit", "git_dirty", "date"):
+        assert key in info
+    assert info["git_dirty"] in (True, False, None)
+
+
+def test_allow_dirty_argument(common: ModuleType) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    common.add_record_arguments(parser)
+    assert parser.parse_args(["--allow-dirty"]).allow_dirty
+    assert not parser.parse_args([]).allow_dirty

@@ -189,3 +189,52 @@ def test_evaluate_tables_and_files(tiny_model: SFCLHCMF, manifest: Path, tmp_pat
     assert list(overall.groups) == ["overall"]
     with pytest.raises(ValueError, match="by must be"):
         evaluate(tiny_model, manifest, by=("speaker",))
+
+
+def test_detector_equals_the_predict_command(
+    tiny_model: SFCLHCMF, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``freqforensics predict`` prints what ``Detector.predict_*`` returns, frame by frame."""
+    import json
+
+    from freqforensics.cli import main
+
+    checkpoint = tiny_model.save_checkpoint(tmp_path / "tiny.safetensors")
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(texture(10 + i, 72)).save(folder / f"{i}.png")
+    detector = Detector.from_checkpoint(checkpoint, device="cpu", detect=False)
+    for target, python in [(folder, detector.predict_folder(folder)),
+                           (folder / "1.png", detector.predict_image(folder / "1.png"))]:
+        capsys.readouterr()
+        argv = ["predict", str(target), "--checkpoint", str(checkpoint), "--no-detect",
+                "--json", "--device", "cpu"]
+        assert main(argv) == 0
+        printed = json.loads(capsys.readouterr().out)
+        expected = python.to_dict()
+        assert printed["frames"] == expected["frames"]
+        assert printed["fake_probability"] == expected["fake_probability"]
+        assert printed["label"] == expected["label"]
+
+
+def test_detector_video_equals_the_predict_command(
+    tiny_model: SFCLHCMF, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same on a real video: face tracking off, dlib per frame, 3 frames."""
+    import json
+
+    from needs import SHARED_DATA, need_path
+
+    from freqforensics.cli import main
+
+    video = need_path(SHARED_DATA / "ffpp-mini" / "original_sequences" / "youtube" / "c23" /
+                      "videos" / "004.mp4", "FaceForensics++ sample video 004")
+    checkpoint = tiny_model.save_checkpoint(tmp_path / "tiny.safetensors")
+    python = Detector.from_checkpoint(checkpoint, device="cpu").predict_video(video, frames=3)
+    assert main(["predict", str(video), "--checkpoint", str(checkpoint), "--frames", "3",
+                 "--json", "--device", "cpu"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["frames"] == python.to_dict()["frames"]
+    assert printed["fake_probability"] == python.fake_probability
+    assert python.frames_with_face == 3 and all(f.box is not None for f in python.frames)

@@ -20,8 +20,17 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, render_markdown, section, timeit, write_json  # noqa: E402
+from common import (  # noqa: E402
+    add_record_arguments,
+    check_recordable,
+    machine,
+    render_markdown,
+    section,
+    timeit,
+    write_json,
+)
 
+from freqforensics.engine.runtime import to_channels_last
 from freqforensics.models import SFCLHCMF, preset  # noqa: E402
 
 
@@ -82,8 +91,8 @@ def run_device(device: str, batch: int, size: int, amp: bool, channels_last: boo
     out: dict[str, Any] = {}
     for name, model in models.items():
         model = model.to(device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
+        if channels_last:  # the 4-D weights only: SBCM's Conv3d kernels stay as they are
+            model = to_channels_last(model)
         r = measure(model, x, amp, repeat)
         r["parameters"] = sum(p.numel() for p in model.parameters())
         r["gflops_per_image"] = flops(model, x) / 1e9
@@ -104,7 +113,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--backbone", default="efficientnet_b4")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
     parser.add_argument("--channels-last", action="store_true", help="channels-last on CUDA")
+    add_record_arguments(parser)
     args = parser.parse_args(argv)
+    check_recordable(args.out, args.allow_dirty)
     data: dict[str, Any] = {"benchmark": "model", "machine": machine(), "size": args.size,
                             "devices": {}}
     data["devices"]["cpu"] = run_device("cpu", args.cpu_batch, args.size, False, False,

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 
-.PHONY: venv test test-all lint docs demo demo-ablation bench clean
+.PHONY: venv test test-all lint docs demo demo-ablation real-faces real-faces-ablation bench clean
 
 venv: $(STAMP)
 
@@ -44,12 +44,22 @@ demo: $(STAMP)
 demo-ablation: $(STAMP)
 	$(BIN)/python examples/train_sfcl_hcmf.py --config configs/cpu-demo.yaml --out runs/demo-ablation --ablations
 
-## make bench: speed of the layers and the detector against their baselines (JSON + docs table)
+## make real-faces: SBI on real faces only, leave-one-video-out on ../shared/data (about 70 min)
+real-faces: $(STAMP)
+	$(BIN)/python examples/real_faces.py --config configs/real-faces-cpu.yaml --out runs/real-faces
+
+real-faces-ablation: $(STAMP)
+	$(BIN)/python examples/real_faces.py --config configs/real-faces-cpu.yaml --out runs/real-faces-ablation --ablation
+
+## make bench: speed of the layers and the detector against their baselines (JSON + docs table).
+## Refuses to record from a tree with uncommitted changes; make bench FORCE=1 records anyway
+## (the JSON then says git_dirty: true).
+BENCH_FLAGS := $(if $(FORCE),--allow-dirty)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_dct.py --out benchmarks/results/bench_dct.json
-	$(BIN)/python benchmarks/bench_sida.py --compile --out benchmarks/results/bench_sida.json
-	$(BIN)/python benchmarks/bench_model.py --out benchmarks/results/bench_model.json
-	$(BIN)/python benchmarks/bench_preprocess.py --out benchmarks/results/bench_preprocess.json
+	$(BIN)/python benchmarks/bench_dct.py --out benchmarks/results/bench_dct.json $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/bench_sida.py --compile --out benchmarks/results/bench_sida.json $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/bench_model.py --out benchmarks/results/bench_model.json $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/bench_preprocess.py --out benchmarks/results/bench_preprocess.json $(BENCH_FLAGS)
 	$(BIN)/python benchmarks/report.py benchmarks/results docs/benchmarks.rst
 
 clean:

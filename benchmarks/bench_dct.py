@@ -3,15 +3,20 @@
 All paths produce the same output, ``(N, 3, 64, H/8, W/8)`` YCbCr coefficients in zigzag
 order, from RGB images (the colour conversion is done the same way, with
 ``freqforensics.functional.rgb_to_ycbcr``, in the baselines). ``clone`` is a plain copy of the
-input: the memory-bandwidth ceiling. Forward+backward uses a dense upstream gradient.
+input: the memory ceiling (one read, one write of the same number of bytes as the transform).
+The paths are timed in turns (interleaved repeats, medians), so every ratio compares calls made
+under the same conditions. Forward+backward uses a dense upstream gradient. Every path's
+effective bandwidth (bytes read + bytes written over its time) is reported as a fraction of
+the copy's, on the CPU and, when there is one, on the CUDA device.
 
-    python benchmarks/bench_dct.py --out benchmarks/results/bench_dct.json
+    python benchmarks/bench_dct.py --out benchmarks/results/bench_dct.json [--allow-dirty]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +25,32 @@ import torch
 from einops import rearrange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, render_markdown, section, timeit, write_json  # noqa: E402
+from common import (  # noqa: E402
+    add_record_arguments,
+    check_recordable,
+    machine,
+    render_markdown,
+    section,
+    timeit_interleaved,
+    write_json,
+)
 
 from freqforensics import BlockDCT  # noqa: E402
 from freqforensics.functional import rgb_to_ycbcr, zigzag_order  # noqa: E402
 
 ZZ = zigzag_order(8)
+CLONE, OURS, TORCH_DCT, SCIPY = (
+    "clone (copy ceiling)",
+    "BlockDCT",
+    "torch-dct dct_2d + zigzag",
+    "scipy.fft.dctn + zigzag",
+)
+#: The targets of issue 12 (CPU, float32): shape -> (speed-up over torch-dct, time / clone,
+#: forward+backward / forward); None where the shape has no such target.
+TARGETS: dict[tuple[int, ...], tuple[float | None, float | None, float | None]] = {
+    (32, 3, 384, 384): (12.0, 2.5, 2.2),
+    (8, 3, 384, 384): (6.0, None, None),
+}
 
 
 def torch_dct_path(x: torch.Tensor) -> torch.Tensor:
@@ -33,7 +58,7 @@ def torch_dct_path(x: torch.Tensor) -> torch.Tensor:
     import torch_dct
 
     blocks = rearrange(rgb_to_ycbcr(x), "n c (h p) (w q) -> n c h w p q", p=8, q=8)
-    coeffs = torch_dct.dct_2d(blocks, norm="ortho").flatten(-2)[..., ZZ]
+    coeffs = torch_dct.dct_2d(blocks, norm="ortho").flatten(-2)[..., ZZ.to(x.device)]
     return rearrange(coeffs, "n c h w k -> n c k h w")
 
 
@@ -47,51 +72,85 @@ def scipy_path(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(coeffs.transpose(0, 1, 4, 2, 3))
 
 
-def run(shape: tuple[int, ...], repeat: int) -> dict[str, Any]:
+def _no_grad(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Callable[[], Any]:
+    def call() -> Any:
+        with torch.no_grad():
+            return fn(x)
+
+    return call
+
+
+def run(shape: tuple[int, ...], repeat: int, device: str) -> dict[str, Any]:
     torch.manual_seed(0)
-    x = torch.rand(*shape)
-    module = BlockDCT()
-    ref = module(x)
-    # Every path must agree before it is timed.
-    torch.testing.assert_close(torch_dct_path(x), ref, atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(scipy_path(x), ref.numpy(), atol=1e-4, rtol=1e-4)
+    x = torch.rand(*shape, device=device)
+    module = BlockDCT().to(device)
+    with torch.no_grad():
+        ref = module(x)
+        # Every path must agree before it is timed.
+        torch.testing.assert_close(torch_dct_path(x), ref, atol=1e-4, rtol=1e-4)
+        if device == "cpu":
+            np.testing.assert_allclose(scipy_path(x), ref.numpy(), atol=1e-4, rtol=1e-4)
+    assert ref.is_contiguous() and ref.shape == (shape[0], 3, 64, shape[2] // 8, shape[3] // 8)
     grad = torch.randn_like(ref)
     xg = x.clone().requires_grad_(True)
 
-    def fwd_bwd(fn: Any) -> Any:
+    def fwd_bwd(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         def call() -> None:
             xg.grad = None
             fn(xg).backward(grad)
 
         return call
 
-    paths = {
-        "clone (memory ceiling)": (lambda: x.clone(), None),
-        "BlockDCT": (lambda: module(x), fwd_bwd(module)),
-        "torch-dct dct_2d + zigzag": (lambda: torch_dct_path(x), fwd_bwd(torch_dct_path)),
-        "scipy.fft.dctn + zigzag": (lambda: scipy_path(x), None),
+    fns: dict[str, Callable[[], Any]] = {
+        CLONE: x.clone,
+        OURS: _no_grad(module, x),
+        TORCH_DCT: _no_grad(torch_dct_path, x),
     }
+    if device == "cpu":
+        fns[SCIPY] = _no_grad(scipy_path, x)
+    fns[OURS + " fwd+bwd"] = fwd_bwd(module)
+    fns[TORCH_DCT + " fwd+bwd"] = fwd_bwd(torch_dct_path)
+    timed = timeit_interleaved(fns, repeat=repeat, sync=device != "cpu")
+
+    moved = x.numel() * x.element_size() + ref.numel() * ref.element_size()  # read + write
     mpix = shape[0] * shape[2] * shape[3] / 1e6
+    base = timed[OURS]["median_s"]
+    copy_bw = moved / timed[CLONE]["median_s"]
     results: dict[str, Any] = {}
-    for name, (fwd, bwd) in paths.items():
-        with torch.no_grad():
-            r = {"forward": timeit(fwd, repeat=repeat)}
-        if bwd is not None:
-            r["forward_backward"] = timeit(bwd, repeat=max(3, repeat // 2))
-        results[name] = r
-        print(f"  {name:28s} fwd {r['forward']['median_s'] * 1e3:8.1f} ms", flush=True)
-    base = results["BlockDCT"]["forward"]["median_s"]
-    for r in results.values():
-        r["forward"]["mpixel_per_s"] = mpix / r["forward"]["median_s"]
-        r["forward"]["time_vs_blockdct"] = r["forward"]["median_s"] / base
-    bd = results["BlockDCT"]
+    for name in (n for n in fns if not n.endswith(" fwd+bwd")):
+        f = dict(timed[name])
+        f["mpixel_per_s"] = mpix / f["median_s"]
+        f["time_vs_blockdct"] = f["median_s"] / base
+        f["bandwidth_gb_s"] = moved / f["median_s"] / 1e9
+        f["bandwidth_vs_copy"] = moved / f["median_s"] / copy_bw
+        results[name] = {"forward": f}
+        if name + " fwd+bwd" in timed:
+            results[name]["forward_backward"] = timed[name + " fwd+bwd"]
+    for name, r in results.items():
+        print(f"  {device} {name:28s} fwd {r['forward']['median_s'] * 1e3:8.1f} ms", flush=True)
+    bd = results[OURS]
     summary = {
-        "speedup_vs_torch_dct": results["torch-dct dct_2d + zigzag"]["forward"]["median_s"] / base,
-        "speedup_vs_scipy": results["scipy.fft.dctn + zigzag"]["forward"]["median_s"] / base,
-        "time_vs_clone": base / results["clone (memory ceiling)"]["forward"]["median_s"],
+        "speedup_vs_torch_dct": results[TORCH_DCT]["forward"]["median_s"] / base,
+        "time_vs_clone": base / results[CLONE]["forward"]["median_s"],
         "fwd_bwd_vs_fwd": bd["forward_backward"]["median_s"] / base,
+        "bandwidth_vs_copy": bd["forward"]["bandwidth_vs_copy"],
     }
-    return {"shape": list(shape), "megapixels": mpix, "paths": results, "summary": summary}
+    if SCIPY in results:
+        summary["speedup_vs_scipy"] = results[SCIPY]["forward"]["median_s"] / base
+    targets = {}
+    if device == "cpu" and tuple(shape) in TARGETS:
+        speedup, vs_clone, fb = TARGETS[tuple(shape)]
+        for key, value, limit, higher in (
+            ("speedup_vs_torch_dct", summary["speedup_vs_torch_dct"], speedup, True),
+            ("time_vs_clone", summary["time_vs_clone"], vs_clone, False),
+            ("fwd_bwd_vs_fwd", summary["fwd_bwd_vs_fwd"], fb, False),
+        ):
+            if limit is not None:
+                met = value >= limit if higher else value <= limit
+                targets[key] = {"value": value, "target": limit, "met": bool(met),
+                                "direction": ">=" if higher else "<="}
+    return {"shape": list(shape), "device": device, "dtype": "float32", "megapixels": mpix,
+            "bytes_moved": moved, "paths": results, "summary": summary, "targets": targets}
 
 
 def sections(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -105,16 +164,34 @@ def sections(data: dict[str, Any]) -> list[dict[str, Any]]:
                 name,
                 f"{f['median_s'] * 1e3:.1f}",
                 f"{f['mpixel_per_s']:.0f}",
+                f"{f['bandwidth_gb_s']:.1f} ({100 * f['bandwidth_vs_copy']:.0f} %)",
                 f"{f['time_vs_blockdct']:.2f}x",
                 f"{fb['median_s'] * 1e3:.1f}" if fb else "n/a",
             ])
         s = case["summary"]
-        out.append(section(
-            f"Input {tuple(case['shape'])} float32 ({case['megapixels']:.1f} MPixel)",
-            ["path", "forward ms", "MPixel/s", "time / BlockDCT", "fwd+bwd ms"], rows,
+        device = case.get("device", "cpu")
+        text = (
             f"BlockDCT forward: {s['speedup_vs_torch_dct']:.1f}x faster than torch-dct, "
-            f"{s['speedup_vs_scipy']:.1f}x faster than scipy, {s['time_vs_clone']:.2f}x the time "
-            f"of the plain copy; forward+backward {s['fwd_bwd_vs_fwd']:.2f}x its forward.",
+            + (f"{s['speedup_vs_scipy']:.1f}x faster than scipy, " if "speedup_vs_scipy" in s
+               else "")
+            + f"{s['time_vs_clone']:.2f}x the time of the plain copy (effective bandwidth "
+            f"{100 * s['bandwidth_vs_copy']:.0f} % of the copy's); forward+backward "
+            f"{s['fwd_bwd_vs_fwd']:.2f}x its forward."
+        )
+        if case.get("targets"):
+            names = {"speedup_vs_torch_dct": "speed-up over torch-dct",
+                     "time_vs_clone": "time / copy", "fwd_bwd_vs_fwd": "fwd+bwd / fwd"}
+            text += " Targets: " + "; ".join(
+                f"{names[k]} {t['direction']} {t['target']:g}: {t['value']:.2f}, "
+                + ("met" if t["met"] else "NOT met")
+                for k, t in case["targets"].items()
+            ) + "."
+        out.append(section(
+            f"Input {tuple(case['shape'])} float32 on {device.upper()} "
+            f"({case['megapixels']:.1f} MPixel)",
+            ["path", "forward ms", "MPixel/s", "GB/s (of copy)", "time / BlockDCT",
+             "fwd+bwd ms"],
+            rows, text,
         ))
     return out
 
@@ -123,14 +200,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--shapes", default="32x3x384x384,4x3x1024x1024",
+    parser.add_argument("--shapes", default="32x3x384x384,8x3x384x384,4x3x1024x1024",
                         help="comma-separated NxCxHxW")
+    parser.add_argument("--devices", default="cpu,cuda",
+                        help="comma-separated; cuda is skipped where there is no CUDA device")
+    add_record_arguments(parser)
     args = parser.parse_args(argv)
+    check_recordable(args.out, args.allow_dirty)
+    devices = [d for d in args.devices.split(",")
+               if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     data: dict[str, Any] = {"benchmark": "block_dct", "machine": machine(), "cases": []}
-    for spec in args.shapes.split(","):
-        shape = tuple(int(v) for v in spec.split("x"))
-        print(f"input {shape}", flush=True)
-        data["cases"].append(run(shape, args.repeat))
+    for device in devices:
+        for spec in args.shapes.split(","):
+            shape = tuple(int(v) for v in spec.split("x"))
+            print(f"input {shape} on {device}", flush=True)
+            data["cases"].append(run(shape, args.repeat, device))
     data["sections"] = sections(data)
     print(render_markdown(data["sections"]))
     write_json(data, args.out)

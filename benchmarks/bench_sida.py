@@ -20,7 +20,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, render_markdown, section, timeit, write_json  # noqa: E402
+from common import (  # noqa: E402
+    add_record_arguments,
+    check_recordable,
+    machine,
+    render_markdown,
+    section,
+    timeit,
+    write_json,
+)
 
 from freqforensics import BlockDCT  # noqa: E402
 from freqforensics.functional import sida_statistics  # noqa: E402
@@ -52,7 +60,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--shape", default="32x3x384x384", help="image batch NxCxHxW")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    add_record_arguments(parser)
     args = parser.parse_args(argv)
+    check_recordable(args.out, args.allow_dirty)
     shape = tuple(int(v) for v in args.shape.split("x"))
     torch.manual_seed(0)
     images = torch.rand(*shape)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
@@ -15,9 +16,82 @@ from typing import Any
 
 import torch
 
+#: The repository the benchmarks measure (git runs here, wherever the script is started from).
+REPO = Path(__file__).resolve().parent.parent
+#: What ``make bench`` itself writes: a tree where only these changed still identifies the code.
+OUTPUTS = ("benchmarks/results/", "docs/benchmarks.rst")
+
+
+def dirty_paths(porcelain: str, ignore: tuple[str, ...] = OUTPUTS) -> list[str]:
+    """The changed or untracked paths in ``git status --porcelain`` output, minus ``ignore``."""
+    paths = []
+    for line in porcelain.splitlines():
+        if len(line) < 4:
+            continue
+        path = line[3:].split(" -> ")[-1].strip('"')  # a rename lists "old -> new"
+        if not any(path == p or path.startswith(p) for p in ignore):
+            paths.append(path)
+    return paths
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              check=False)
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured and whether the working tree differs from it.
+
+    ``git_dirty`` is None when git cannot tell (no git, not a checkout); ``git_dirty_paths``
+    lists up to 20 of the changed paths (the benchmarks' own outputs excluded).
+    """
+    commit = (_git("rev-parse", "--short", "HEAD") or "").strip()
+    status = _git("status", "--porcelain")
+    paths = None if status is None else dirty_paths(status)
+    return {
+        "git_commit": commit,
+        "git_dirty": None if paths is None else bool(paths),
+        "git_dirty_paths": (paths or [])[:20],
+    }
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--allow-dirty``: the switch every script needs to record from a modified tree."""
+    parser.add_argument(
+        "--allow-dirty", action="store_true",
+        help="write --out even from a working tree with uncommitted changes (the JSON then "
+             "says git_dirty: true); make bench FORCE=1 passes it",
+    )
+
+
+def check_recordable(out: Path | None, allow_dirty: bool,
+                     state: dict[str, Any] | None = None) -> None:
+    """Refuse, with a one-line error, to record results that do not identify their code.
+
+    Results are recorded when ``out`` is given; they must come from a committed tree (a dirty
+    or unknown state needs ``allow_dirty``). Runs without ``out`` are never refused.
+    """
+    if out is None or allow_dirty:
+        return
+    state = git_state() if state is None else state
+    if state["git_dirty"] is False and state["git_commit"]:
+        return
+    if state["git_dirty"] is None or not state["git_commit"]:
+        why = "git cannot tell which commit this tree is"
+    else:
+        paths = state["git_dirty_paths"]
+        why = (f"the working tree has uncommitted changes ({', '.join(paths[:3])}"
+               + (", ..." if len(paths) > 3 else "") + ")")
+    raise SystemExit(f"error: not recording {out}: {why}; commit first, or pass --allow-dirty "
+                     "(make bench FORCE=1)")
+
 
 def machine() -> dict[str, Any]:
-    """Where the numbers come from: CPU, cores, threads, torch, GPU, git commit, date."""
+    """Where the numbers come from: CPU, cores, threads, torch, GPU, commit, dirty flag, date."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -26,12 +100,6 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = ""
     info = {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -39,12 +107,32 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "git_commit": commit,
+        **git_state(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def _summary(times: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "iqr_s": q[2] - q[0],
+        "repeat": len(times),
+    }
+
+
+def _call(fn: Callable[[], Any], sync: bool) -> float:
+    if sync:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    if sync:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 def timeit(
@@ -53,22 +141,25 @@ def timeit(
     """Median, min and interquartile range of ``repeat`` calls (seconds), after warm-up."""
     for _ in range(warmup):
         fn()
-    times = []
+    return _summary([_call(fn, sync) for _ in range(repeat)])
+
+
+def timeit_interleaved(
+    fns: dict[str, Callable[[], Any]], warmup: int = 2, repeat: int = 7, sync: bool = False
+) -> dict[str, dict[str, float]]:
+    """:func:`timeit` of several functions in turns (a, b, c, a, b, c, ...).
+
+    Ratios between them then compare calls made under the same conditions: on a shared or
+    throttled machine a slow spell hits every path, not just the one being timed.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        if sync:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "iqr_s": q[2] - q[0],
-        "repeat": repeat,
-    }
+        for name, fn in fns.items():
+            times[name].append(_call(fn, sync))
+    return {name: _summary(t) for name, t in times.items()}
 
 
 def write_json(data: dict[str, Any], path: str | Path | None) -> None:

@@ -50,7 +50,8 @@ def main(results: str, out: str) -> None:
             where = (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
                      f"{m.get('torch_threads', '?')} torch threads, torch {m.get('torch', '?')}"
                      + (f", GPU {m['gpu']}" if m.get("gpu") else "")
-                     + f"; {m.get('date', '?')}, commit {m.get('git_commit', '?')}")
+                     + f"; {m.get('date', '?')}, commit {m.get('git_commit', '?')}"
+                     + (" (with uncommitted changes)" if m.get("git_dirty") else ""))
             parts += [_heading(TITLES.get(stem, stem), "-"),
                       f"Source: ``benchmarks/results/{path.name}``. Machine: {where}.", ""]
             for sec in data.get("sections", []):

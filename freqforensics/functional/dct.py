@@ -1,9 +1,28 @@
 """Orthonormal 8x8 (or any size) block DCT-II with JPEG zigzag order, and its inverse.
 
-Both directions are one matrix product over the blocks: the 2-D DCT of a ``b x b`` block is the
-Kronecker product ``C (x) C`` of the 1-D DCT matrix acting on the block flattened row-major, and
-the zigzag reordering is folded into the rows of that ``b^2 x b^2`` matrix. The inverse is its
-transpose (the matrix is orthogonal).
+The 2-D DCT of a ``b x b`` block is separable: ``C X C^T`` with ``C`` the 1-D DCT matrix. The
+transforms here run it as four passes over the data, each a plain copy or a matrix product
+with a small fixed matrix on contiguous memory:
+
+1. one permutation of the pixel rows into the layout ``(p, h, w, q)`` (``p, q`` the pixel's
+   row and column in its block, ``h, w`` the block's): whole image rows move, at about the
+   speed of a copy, whatever the input's strides;
+2. (modules only) the 3 x 3 colour mix across channels, which commutes with the DCT;
+3. the 1-D DCT along ``p`` (``C`` times a ``(b, h w b)`` matrix), then along ``q`` (``C``
+   times the transposed ``(h w, b)`` matrix of each frequency ``u``), which lands in
+   ``(u, v, h w)`` planes: ``2 b`` multiply-adds per coefficient, 16 for 8x8, against
+   ``b^2 = 64`` for the ``b^2 x b^2`` Kronecker matrix of :func:`dct_matrix`;
+4. the zigzag reordering, a gather of whole coefficient planes.
+
+On the CPU the batch is processed a few images at a time through two reused workspaces of a
+few MB (in cache, and no fresh allocations), and each chunk's result is written once into the
+preallocated output: the input is read once and the output written once, as in a copy. A
+fresh output tensor is page-faulted in by that write, which on the CPU costs about as much as
+the copy itself. The inverse runs the same passes backwards with the transposed matrices, and
+each direction's backward is the other direction (the transforms are orthogonal), so the
+backward costs what the forward costs. While being compiled or exported, under autocast and
+for 16-bit inputs the same passes run as plain differentiable tensor operations on the whole
+batch.
 """
 
 from __future__ import annotations
@@ -12,19 +31,22 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-from einops import rearrange
 
 from freqforensics._checks import (
     ShapeError,
+    autocast_active,
     check_float,
     check_multiple,
     check_ndim,
+    check_nonempty,
     check_positive_int,
     check_tensor,
 )
-from freqforensics._tracing import is_compiling
+from freqforensics._tracing import is_compiling, is_tracing
 
 __all__ = ["zigzag_order", "dct_matrix", "block_dct", "block_idct", "exact_float32"]
 
@@ -108,20 +130,319 @@ def _cached_matrix(b: int, zigzag: bool) -> torch.Tensor:
     return _build_matrix(b, zigzag)
 
 
-def _build_matrix(b: int, zigzag: bool) -> torch.Tensor:
+def _basis(b: int) -> torch.Tensor:
+    """``(b, b)`` float64 orthonormal 1-D DCT-II matrix: row ``u`` is frequency ``u``."""
     n = torch.arange(b, dtype=torch.float64)
     c = torch.cos(math.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * b))
     c[0] *= math.sqrt(1.0 / b)
     c[1:] *= math.sqrt(2.0 / b)
+    return c
+
+
+_cached_basis = functools.lru_cache(maxsize=16)(_basis)
+
+
+def _zigzag_pair(b: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The zigzag gather index and its inverse permutation."""
+    index = zigzag_order(b)
+    return index, torch.argsort(index)
+
+
+_cached_zigzag_pair = functools.lru_cache(maxsize=16)(_zigzag_pair)
+
+
+def _build_matrix(b: int, zigzag: bool) -> torch.Tensor:
+    c = _basis(b)
     m = torch.kron(c, c)
     if zigzag:
         m = m[zigzag_order(b)]
     return m
 
 
-def _matrix_like(x: torch.Tensor, block_size: int, zigzag: bool) -> torch.Tensor:
-    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    return dct_matrix(block_size, zigzag, dtype=dtype, device=x.device)
+# Bytes per workspace (there are two) for one chunk of the batch. On the CPU: large enough
+# that a batch takes only a few chunks (each pass is a parallel region, and parallel regions
+# stall when other processes share the cores), small enough that the workspaces come back from
+# the allocator without page faults (glibc reuses freed blocks up to 32 MB) and largely stay in
+# the last-level cache. On other devices (one kernel per pass, memory from a caching
+# allocator): the whole batch, up to a bound.
+_CHUNK_BYTES_CPU = 16 << 20
+_CHUNK_BYTES_DEVICE = 256 << 20
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """The fixed tensors of one block transform, in the dtype and device of its input.
+
+    Attributes:
+        basis: ``(b, b)`` 1-D DCT-II matrix (row ``u`` is frequency ``u``).
+        index: ``(b^2,)`` zigzag gather (the natural index of each zigzag position), or
+            ``None`` for natural order.
+        inverse: the inverse permutation of ``index``, or ``None``.
+        mix: ``(c, c)`` channel mix (colour conversion) applied with the transform, or ``None``.
+        offset: ``(c,)`` value added to each channel's DC coefficient after the transform
+            (subtracted before the inverse), or ``None``.
+    """
+
+    basis: torch.Tensor
+    index: torch.Tensor | None = None
+    inverse: torch.Tensor | None = None
+    mix: torch.Tensor | None = None
+    offset: torch.Tensor | None = None
+
+    @property
+    def block_size(self) -> int:
+        return int(self.basis.shape[0])
+
+    def adjoint(self) -> BlockPlan:
+        """The plan of the transposed linear map: transposed mix, no offset."""
+        mix = None if self.mix is None else self.mix.T
+        return BlockPlan(self.basis, self.index, self.inverse, mix, None)
+
+    @classmethod
+    def build(
+        cls,
+        block_size: int,
+        zigzag: bool,
+        like: torch.Tensor,
+        mix: torch.Tensor | None = None,
+        offset: torch.Tensor | None = None,
+    ) -> BlockPlan:
+        """A plan from the cached float64 bases (or the given ones), cast like ``like``.
+
+        16-bit inputs get 16-bit matrices (as ``torch.matmul`` needs one dtype).
+        """
+        dtype, device = like.dtype, like.device
+        compiling = is_compiling()  # no lru_cache inside a traced graph
+        basis = _basis(block_size) if compiling else _cached_basis(block_size)
+        index = inverse = None
+        if zigzag:
+            pair = _zigzag_pair(block_size) if compiling else _cached_zigzag_pair(block_size)
+            index, inverse = pair[0].to(device), pair[1].to(device)
+        return cls(
+            basis.to(dtype=dtype, device=device),
+            index,
+            inverse,
+            None if mix is None else mix.to(dtype=dtype, device=device),
+            None if offset is None else offset.to(dtype=dtype, device=device),
+        )
+
+
+def _eager(x: torch.Tensor) -> bool:
+    """Whether the chunked eager kernels run (else: plain tensor operations on the batch)."""
+    return (
+        x.dtype in (torch.float32, torch.float64)
+        and not is_tracing()
+        and not torch.jit.is_tracing()
+        and not autocast_active(x.device.type)
+    )
+
+
+def _chunk(x: torch.Tensor, per_item: int, items: int) -> int:
+    """Items per chunk: chunks of equal size that each fit in one workspace (at least one item)."""
+    limit = _CHUNK_BYTES_CPU if x.device.type == "cpu" else _CHUNK_BYTES_DEVICE
+    fits = max(1, limit // (max(1, per_item) * x.element_size()))
+    chunks = -(-items // fits)
+    return max(1, -(-items // max(1, chunks)))
+
+
+def _analysis_eager(x: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
+    """``(n, c, H, W)`` -> ``(n, c, b^2, h, w)`` contiguous, chunk by chunk, no autograd."""
+    n, c, hh, ww = x.shape
+    b = plan.block_size
+    h, w, kk = hh // b, ww // b, b * b
+    hw = h * w
+    out = x.new_empty((n, c, kk, h, w))
+    if n == 0:
+        return out
+    step = _chunk(x, c * hh * ww, n)
+    spare = (x.new_empty(step * c * hh * ww), x.new_empty(step * c * hh * ww))
+    basis = plan.basis
+    with exact_float32(x):
+        for i in range(0, n, step):
+            k = min(step, n - i)
+            m = k * c
+            a, z = spare[0][: m * hh * ww], spare[1][: m * hh * ww]
+            dst = out[i : i + k]
+            # 1. Pixel rows grouped by their row in the block: (k, c, p, h, W) = (.., p, h, w, q),
+            # whole image rows moved (the only strided read, any input layout).
+            a.view(k, c, b, h, ww).copy_(x[i : i + k].view(k, c, h, b, ww).permute(0, 1, 3, 2, 4))
+            # 2. Colour: the channels mixed plane by plane (it commutes with the DCT).
+            if plan.mix is not None:
+                torch.matmul(plan.mix, a.view(k, c, -1), out=z.view(k, c, -1))
+                a, z = z, a
+            # 3. The DCT along p -> (u, h, w, q), then along q -> (u, v, h w): natural order.
+            torch.matmul(basis, a.view(m, b, -1), out=z.view(m, b, -1))
+            a, z = z, a
+            rows = a.view(m * b, hw, b).transpose(1, 2)  # (q, h w) for each (channel, u)
+            if plan.index is None:
+                torch.matmul(basis, rows, out=dst.view(m * b, b, hw))
+            else:
+                torch.matmul(basis, rows, out=z.view(m * b, b, hw))
+                _gather_into(dst.view(m, kk, hw), z.view(m, kk, hw), plan.index, a.view(m, kk, hw))
+            if plan.offset is not None:
+                _add_dc(dst.view(k, c, kk, hw), plan.offset)
+    return out
+
+
+def _add_dc(coeffs: torch.Tensor, offset: torch.Tensor) -> None:
+    """``coeffs[:, :, 0] += offset`` for ``(k, c, K, L)``, in place, one item at a time.
+
+    On the CPU each item's few thousand values stay below torch's threshold for a parallel
+    region: a region costs a wake-up of the other threads, a time slice when the cores are
+    shared with other processes.
+    """
+    if coeffs.device.type != "cpu":
+        coeffs[:, :, 0] += offset.view(-1, 1)
+        return
+    for item in coeffs:
+        item[:, 0] += offset.view(-1, 1)
+
+
+def _gather_into(
+    dst: torch.Tensor, src: torch.Tensor, index: torch.Tensor, spare: torch.Tensor
+) -> None:
+    """``dst = src[:, index]`` for ``(m, K, L)`` tensors: the zigzag, a gather of whole planes.
+
+    On the CPU the gather (one thread) goes into the cached ``spare``, then one parallel copy
+    writes the output, paying the page faults of fresh memory on both threads.
+    """
+    if src.device.type == "cpu":
+        torch.index_select(src, 1, index, out=spare)
+        dst.copy_(spare)
+    else:
+        torch.index_select(src, 1, index, out=dst)
+
+
+def _synthesis_eager(coeffs: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
+    """``(n, c, b^2, h, w)`` -> ``(n, c, H, W)`` contiguous: :func:`_analysis_eager` backwards."""
+    n, c, kk, h, w = coeffs.shape
+    b = plan.block_size
+    hh, ww, hw = h * b, w * b, h * w
+    out = coeffs.new_empty((n, c, hh, ww))
+    if n == 0:
+        return out
+    step = _chunk(coeffs, c * kk * hw, n)
+    spare = (coeffs.new_empty(step * c * kk * hw), coeffs.new_empty(step * c * kk * hw))
+    basis_t = plan.basis.T
+    offset = plan.offset
+    if offset is not None and plan.mix is not None:
+        offset = plan.mix @ offset  # the colour mix runs first: mix(y - o) = mix(y) - mix(o)
+    with exact_float32(coeffs):
+        for i in range(0, n, step):
+            k = min(step, n - i)
+            m = k * c
+            a, z = spare[0][: m * kk * hw], spare[1][: m * kk * hw]
+            # (reshape: any strides of the input, a copy only where a view cannot do)
+            src = coeffs[i : i + k].reshape(m, kk, hw)
+            # 2. Colour first: a parallel matrix product is the pass that reads the input.
+            if plan.mix is not None:
+                torch.matmul(plan.mix, src.reshape(k, c, -1), out=a.view(k, c, -1))
+                src, a, z = a.view(m, kk, hw), z, a
+            # 4. Zigzag back to natural order (or a copy: the offset must not touch the input).
+            if plan.inverse is not None:
+                torch.index_select(src, 1, plan.inverse, out=a.view(m, kk, hw))
+                src, a, z = a.view(m, kk, hw), z, a
+            elif offset is not None and plan.mix is None:
+                a.view(m, kk, hw).copy_(src)
+                src, a, z = a.view(m, kk, hw), z, a
+            if offset is not None:
+                _add_dc(src.view(k, c, kk, hw), -offset)
+            # 3. The inverse DCT along v -> (u, q, h w), moved to (u, h, w, q) in the cache (a
+            # product with a q-last output would be a narrow and slow one), then along u.
+            torch.matmul(basis_t, src.reshape(m * b, b, hw), out=a.view(m * b, b, hw))
+            z.view(m * b, hw, b).copy_(a.view(m * b, b, hw).transpose(1, 2))
+            torch.matmul(basis_t, z.view(m, b, -1), out=a.view(m, b, -1))
+            # 1. Pixel rows back in place, written once into the output.
+            dst = out[i : i + k].view(k, c, h, b, ww)
+            dst.copy_(a.view(k, c, b, h, ww).permute(0, 1, 3, 2, 4))
+    return out
+
+
+def _analysis_graph(x: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
+    """:func:`_analysis_eager` as plain differentiable operations on the whole batch."""
+    c, hh, ww = x.shape[-3:]
+    b = plan.block_size
+    h, w, kk = hh // b, ww // b, b * b
+    t = x.reshape(-1, c, h, b, ww).permute(0, 1, 3, 2, 4).reshape(-1, c, hh * ww)
+    with exact_float32(t):
+        if plan.mix is not None:
+            t = torch.matmul(plan.mix, t)
+        t = torch.matmul(plan.basis, t.reshape(-1, b, h * ww))
+        t = torch.matmul(plan.basis, t.reshape(-1, h * w, b).transpose(1, 2))
+    t = t.reshape(-1, c, kk, h, w)
+    if plan.index is not None:
+        t = t.index_select(2, plan.index)
+    if plan.offset is not None:
+        t = t + _dc_column(plan.offset, kk).to(t.dtype)
+    return t
+
+
+def _synthesis_graph(coeffs: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
+    """:func:`_synthesis_eager` as plain differentiable operations on the whole batch."""
+    c, kk, h, w = coeffs.shape[-4:]
+    b = plan.block_size
+    t = coeffs.reshape(-1, c, kk, h, w)
+    if plan.inverse is not None:
+        t = t.index_select(2, plan.inverse)
+    if plan.offset is not None:
+        t = t - _dc_column(plan.offset, kk).to(t.dtype)
+    with exact_float32(t):
+        t = torch.matmul(t.reshape(-1, b, h * w).transpose(1, 2), plan.basis)
+        t = torch.matmul(plan.basis.T, t.reshape(-1, b, h * w * b))
+        t = t.reshape(-1, c, kk * h * w)
+        if plan.mix is not None:
+            t = torch.matmul(plan.mix, t)
+    return t.reshape(-1, c, b, h, w * b).permute(0, 1, 3, 2, 4).reshape(-1, c, h * b, w * b)
+
+
+def _dc_column(offset: torch.Tensor, kk: int) -> torch.Tensor:
+    """``(c, kk, 1, 1)``: ``offset`` at coefficient 0 (the DC, first in both orders), else 0."""
+    return torch.nn.functional.pad(offset.view(-1, 1, 1, 1), (0, 0, 0, 0, 0, kk - 1))
+
+
+class _Analysis(torch.autograd.Function):
+    """Eager block transform whose backward is the eager inverse with the adjoint plan."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, plan: BlockPlan) -> torch.Tensor:  # type: ignore[override]
+        ctx.plan = plan
+        return _analysis_eager(x, plan)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:  # type: ignore[override]
+        return _Synthesis.apply(grad, ctx.plan.adjoint()), None
+
+
+class _Synthesis(torch.autograd.Function):
+    """Eager inverse transform whose backward is the eager transform with the adjoint plan."""
+
+    @staticmethod
+    def forward(ctx: Any, coeffs: torch.Tensor, plan: BlockPlan) -> torch.Tensor:  # type: ignore[override]
+        ctx.plan = plan
+        return _synthesis_eager(coeffs, plan)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:  # type: ignore[override]
+        return _Analysis.apply(grad, ctx.plan.adjoint()), None
+
+
+def block_transform(x: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
+    """Block DCT of ``(N, C, H, W)`` (validated, H and W multiples of the block size).
+
+    Returns the contiguous ``(N, C, b^2, H/b, W/b)`` coefficients; differentiable. The eager
+    kernels run for float32 and float64 outside tracing and autocast, plain tensor operations
+    otherwise.
+    """
+    if _eager(x):
+        return _Analysis.apply(x, plan)
+    return _analysis_graph(x, plan)
+
+
+def block_inverse(coeffs: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
+    """Inverse of :func:`block_transform`: ``(N, C, b^2, h, w)`` -> ``(N, C, h b, w b)``."""
+    if _eager(coeffs):
+        return _Synthesis.apply(coeffs, plan)
+    return _synthesis_graph(coeffs, plan)
 
 
 def block_dct(x: torch.Tensor, block_size: int = 8, zigzag: bool = True) -> torch.Tensor:
@@ -146,23 +467,21 @@ def block_dct(x: torch.Tensor, block_size: int = 8, zigzag: bool = True) -> torc
         torch.Size([2, 3, 64, 4, 6])
     """
     check_tensor(x, "x")
-    check_positive_int(block_size, "block_size")
+    b = check_positive_int(block_size, "block_size")
     check_float(x, "x")
     check_ndim(x, "x", 2, "(..., H, W)")
-    check_multiple(x, "x", block_size, "crop or pad it, or build BlockDCT(crop=True)")
-    m = _matrix_like(x, block_size, zigzag)
-    h, w = x.shape[-2] // block_size, x.shape[-1] // block_size
-    blocks = rearrange(x, "... (h p) (w q) -> ... (p q) (h w)", p=block_size, q=block_size)
-    with exact_float32(blocks):
-        out = torch.matmul(m.to(blocks.dtype), blocks)
-    return out.unflatten(-1, (h, w))
+    check_multiple(x, "x", b, "crop or pad it, or build BlockDCT(crop=True)")
+    *lead, hh, ww = x.shape
+    plan = BlockPlan.build(b, bool(zigzag), x)
+    out = block_transform(x.reshape(-1, 1, hh, ww), plan)
+    return out.view(*lead, b * b, hh // b, ww // b)
 
 
 def block_idct(coeffs: torch.Tensor, block_size: int = 8, zigzag: bool = True) -> torch.Tensor:
     r"""Inverse of :func:`block_dct`: rebuild the image from its block coefficients.
 
     Args:
-        coeffs: tensor of shape :math:`(*, \text{bs}^2, h, w)`.
+        coeffs: tensor of shape :math:`(*, \text{bs}^2, h, w)`, ``h, w >= 1``.
         block_size: block side used by :func:`block_dct`.
         zigzag: whether the coefficient axis is in zigzag order.
 
@@ -179,20 +498,15 @@ def block_idct(coeffs: torch.Tensor, block_size: int = 8, zigzag: bool = True) -
     check_tensor(coeffs, "coeffs")
     b = check_positive_int(block_size, "block_size")
     check_float(coeffs, "coeffs")
-    check_ndim(coeffs, "coeffs", 3, "(..., block_size**2, h, w)")
+    layout = "(..., block_size**2, h, w)"
+    check_ndim(coeffs, "coeffs", 3, layout)
     if coeffs.shape[-3] != b * b:
         raise ShapeError(
             f"coeffs must have block_size**2={b * b} coefficients at dimension -3 "
             f"(..., {b * b}, h, w), got shape {tuple(coeffs.shape)}"
         )
-    m = _matrix_like(coeffs, b, zigzag)
-    flat = coeffs.flatten(-2)
-    with exact_float32(flat):
-        pixels = torch.matmul(m.T.to(flat.dtype), flat)
-    return rearrange(
-        pixels,
-        "... (p q) (h w) -> ... (h p) (w q)",
-        p=b,
-        q=b,
-        h=coeffs.shape[-2],
-    )
+    check_nonempty(coeffs, "coeffs", (-2, -1), ("h", "w"), layout)
+    *lead, kk, h, w = coeffs.shape
+    plan = BlockPlan.build(b, bool(zigzag), coeffs)
+    out = block_inverse(coeffs.reshape(-1, 1, kk, h, w), plan)
+    return out.view(*lead, h * b, w * b)

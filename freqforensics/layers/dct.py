@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 import torch
-from einops import rearrange
 from torch import nn
 
 from freqforensics._checks import (
@@ -15,70 +13,63 @@ from freqforensics._checks import (
     check_float,
     check_multiple,
     check_ndim,
+    check_nonempty,
     check_positive_int,
     check_tensor,
 )
-from freqforensics._tracing import is_tracing
 from freqforensics.functional.color import YCBCR_MATRIX, YCBCR_OFFSET
-from freqforensics.functional.dct import dct_matrix, exact_float32
+from freqforensics.functional.dct import (
+    BlockPlan,
+    _cached_basis,
+    block_inverse,
+    block_transform,
+    zigzag_order,
+)
 
 __all__ = ["BlockDCT", "BlockIDCT"]
 
 _COLORS = ("ycbcr", "none")
+# The exact inverse of the colour matrix, computed once in float64.
+_YCBCR_INVERSE = np.linalg.inv(YCBCR_MATRIX)
 
 
-def _transform_matrix(block_size: int, zigzag: bool, color: str) -> torch.Tensor:
-    """``(3 * bs^2, 3 * bs^2)`` float64 matrix: colour mixing and block DCT folded together.
-
-    Colour conversion (a 3x3 channel mix) and the block DCT (a mix of the pixels of one block)
-    act on different axes, so they commute and fold into one Kronecker product: one matrix
-    product over the blocks does both.
-    """
-    d = dct_matrix(block_size, zigzag, dtype=torch.float64)
-    m = torch.as_tensor(YCBCR_MATRIX) if color == "ycbcr" else torch.eye(3, dtype=torch.float64)
-    return torch.kron(m, d)
-
-
-def _block_transform(images: torch.Tensor, m: torch.Tensor, bs: int, dc: float) -> torch.Tensor:
-    """``(n, 3, H, W)`` -> ``(n, 3 bs^2, h w)``: one matrix product over the blocks."""
-    blocks = rearrange(images, "n c (h p) (w q) -> n (c p q) (h w)", p=bs, q=bs)
-    with exact_float32(blocks):
-        out = torch.matmul(m, blocks)
-    if dc:
-        k = bs * bs
-        out[:, k::k] += dc  # the DC rows of Cb and Cr, in place: no pass over the output
-    return out
+def _register_bases(
+    module: nn.Module, block_size: int, zigzag: bool, mix: torch.Tensor | None
+) -> None:
+    """Non-persistent buffers: the 1-D DCT basis and colour matrix in float64, zigzag index."""
+    module.register_buffer("basis", _cached_basis(block_size).clone(), persistent=False)
+    module.register_buffer("mix", mix, persistent=False)
+    index = inverse = None
+    if zigzag:
+        index = zigzag_order(block_size)
+        inverse = torch.argsort(index)
+    module.register_buffer("zigzag_index", index, persistent=False)
+    module.register_buffer("zigzag_inverse", inverse, persistent=False)
 
 
-class _BlockTransform(torch.autograd.Function):
-    """:func:`_block_transform` with a hand-written backward: one product with the transposed
-    matrix and one permutation back to the image layout (autograd's own backward of the
-    rearrangement, the matrix product and the in-place offset makes several extra copies)."""
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, images: torch.Tensor, m: torch.Tensor, bs: int, dc: float
-    ) -> torch.Tensor:
-        ctx.save_for_backward(m)
-        ctx.bs, ctx.h = bs, images.shape[-2] // bs
-        return _block_transform(images, m, bs, dc)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> Any:  # type: ignore[override]
-        (m,) = ctx.saved_tensors
-        with exact_float32(grad):
-            g = torch.matmul(m.T, grad)
-        g = rearrange(g, "n (c p q) (h w) -> n c (h p) (w q)", c=3, p=ctx.bs, q=ctx.bs, h=ctx.h)
-        return g, None, None, None
+def _plan(module: BlockDCT | BlockIDCT, like: torch.Tensor) -> BlockPlan:
+    """The module's bases in ``like``'s dtype (float64 kept for float64 inputs)."""
+    dtype = like.dtype
+    mix, offset = module.mix, module.dc_offset
+    return BlockPlan(
+        module.basis.to(dtype),
+        module.zigzag_index,
+        module.zigzag_inverse,
+        None if mix is None else mix.to(dtype),
+        None if offset is None else offset.to(dtype),
+    )
 
 
 class BlockDCT(nn.Module):
     r"""Colour conversion and 8x8 block DCT of a batch of images (paper Section 3.2, Figure 3).
 
     Equal to ``block_dct(rgb_to_ycbcr(images))`` (or ``block_dct(images)`` with
-    ``color="none"``), computed as one matrix product over the blocks with the colour matrix,
-    the DCT basis and the zigzag order folded into a single ``192 x 192`` matrix, registered as
-    a non-persistent buffer (float64 kept for float64 inputs).
+    ``color="none"``). The colour matrix is linear and its offset only moves the DC
+    coefficients of Cb and Cr, so it commutes with the DCT: the module permutes the pixels into
+    block layout once, mixes the channels (3 multiply-adds per value), runs the separable DCT
+    (8 along the block rows, 8 along the columns) and gathers the zigzag order, on cached
+    chunks of the batch written once into the output (see :mod:`freqforensics.functional.dct`).
+    The bases are non-persistent float64 buffers, cast to the input's dtype.
 
     Args:
         block_size: block side, 8 as in JPEG.
@@ -90,7 +81,7 @@ class BlockDCT(nn.Module):
 
     Shape:
         - Input: :math:`(N, 3, H, W)`, RGB in [0, 1].
-        - Output: :math:`(N, 3, 64, H / 8, W / 8)`.
+        - Output: :math:`(N, 3, 64, H / 8, W / 8)`, contiguous.
 
     Example:
         >>> import torch
@@ -99,8 +90,11 @@ class BlockDCT(nn.Module):
         torch.Size([2, 3, 64, 47, 47])
     """
 
-    matrix: torch.Tensor
-    matrix64: torch.Tensor
+    basis: torch.Tensor
+    mix: torch.Tensor | None
+    zigzag_index: torch.Tensor | None
+    zigzag_inverse: torch.Tensor | None
+    dc_offset: torch.Tensor | None
 
     def __init__(
         self,
@@ -114,9 +108,13 @@ class BlockDCT(nn.Module):
         self.zigzag = bool(zigzag)
         self.color = check_choice(color, "color", _COLORS)
         self.crop = bool(crop)
-        m = _transform_matrix(self.block_size, self.zigzag, self.color)
-        self.register_buffer("matrix", m.float(), persistent=False)
-        self.register_buffer("matrix64", m, persistent=False)
+        ycbcr = self.color == "ycbcr"
+        mix = torch.as_tensor(YCBCR_MATRIX, dtype=torch.float64) if ycbcr else None
+        _register_bases(self, self.block_size, self.zigzag, mix)
+        # +0.5 on Cb and Cr moves only their DC coefficients: a constant c over a block has
+        # DC = c * block_size in the orthonormal DCT.
+        offset = torch.as_tensor(YCBCR_OFFSET, dtype=torch.float64) * self.block_size
+        self.register_buffer("dc_offset", offset if ycbcr else None, persistent=False)
 
     def extra_repr(self) -> str:
         return (
@@ -144,21 +142,15 @@ class BlockDCT(nn.Module):
                 )
             images = images[..., :hc, :wc]
         check_multiple(images, "images", bs, "crop or pad it, or build BlockDCT(crop=True)")
-        n, h, w = images.shape[0], images.shape[-2] // bs, images.shape[-1] // bs
-        m = self.matrix64 if images.dtype == torch.float64 else self.matrix
-        m = m.to(images.dtype)
-        # +0.5 on Cb and Cr moves only their DC coefficients (a constant c over a block has
-        # DC = c * block_size in the orthonormal DCT, at index 0 in both orders).
-        dc = 0.5 * bs if self.color == "ycbcr" else 0.0
-        if torch.is_grad_enabled() and images.requires_grad and not is_tracing():
-            out = _BlockTransform.apply(images, m, bs, dc)
-        else:
-            out = _block_transform(images, m, bs, dc)
-        return out.view(n, 3, bs * bs, h, w)
+        return block_transform(images, _plan(self, images))
 
 
 class BlockIDCT(nn.Module):
     r"""Inverse of :class:`BlockDCT`: coefficients back to an image (RGB when ``color="ycbcr"``).
+
+    The passes of :class:`BlockDCT` backwards: the zigzag undone, the DC offset removed, the
+    transposed separable DCT, the inverse colour matrix (exact, float64), the pixels back from
+    block layout.
 
     Args:
         block_size: block side used by :class:`BlockDCT`.
@@ -166,8 +158,8 @@ class BlockIDCT(nn.Module):
         color: ``"ycbcr"`` converts back to RGB; ``"none"`` keeps the channels.
 
     Shape:
-        - Input: :math:`(N, 3, 64, h, w)`.
-        - Output: :math:`(N, 3, 8h, 8w)`.
+        - Input: :math:`(N, 3, 64, h, w)`, ``h, w >= 1``.
+        - Output: :math:`(N, 3, 8h, 8w)`, contiguous.
 
     Example:
         >>> import torch
@@ -177,22 +169,22 @@ class BlockIDCT(nn.Module):
         True
     """
 
-    matrix: torch.Tensor
-    matrix64: torch.Tensor
-    offset: torch.Tensor
+    basis: torch.Tensor
+    mix: torch.Tensor | None
+    zigzag_index: torch.Tensor | None
+    zigzag_inverse: torch.Tensor | None
+    dc_offset: torch.Tensor | None
 
     def __init__(self, block_size: int = 8, zigzag: bool = True, color: str = "ycbcr") -> None:
         super().__init__()
         self.block_size = check_positive_int(block_size, "block_size")
         self.zigzag = bool(zigzag)
         self.color = check_choice(color, "color", _COLORS)
-        inv = torch.linalg.inv(_transform_matrix(self.block_size, self.zigzag, self.color))
-        self.register_buffer("matrix", inv.float(), persistent=False)
-        self.register_buffer("matrix64", inv, persistent=False)
-        off = torch.zeros(3, self.block_size**2, 1, dtype=torch.float64)
-        if self.color == "ycbcr":
-            off[:, 0, 0] = torch.as_tensor(YCBCR_OFFSET) * self.block_size
-        self.register_buffer("offset", off, persistent=False)
+        ycbcr = self.color == "ycbcr"
+        inv = torch.as_tensor(_YCBCR_INVERSE, dtype=torch.float64) if ycbcr else None
+        _register_bases(self, self.block_size, self.zigzag, inv)
+        offset = torch.as_tensor(YCBCR_OFFSET, dtype=torch.float64) * self.block_size
+        self.register_buffer("dc_offset", offset if ycbcr else None, persistent=False)
 
     def extra_repr(self) -> str:
         return f"block_size={self.block_size}, zigzag={self.zigzag}, color={self.color!r}"
@@ -204,14 +196,5 @@ class BlockIDCT(nn.Module):
         check_float(coeffs, "coeffs")
         if coeffs.ndim != 5 or coeffs.shape[1] != 3 or coeffs.shape[2] != bs * bs:
             raise ShapeError(f"coeffs must have shape {layout}, got {tuple(coeffs.shape)}")
-        n, _, _, h, w = coeffs.shape
-        if coeffs.dtype == torch.float64:
-            m, off = self.matrix64, self.offset
-        else:
-            m, off = self.matrix.to(coeffs.dtype), self.offset.to(coeffs.dtype)
-        flat = coeffs.reshape(n, 3, bs * bs, h * w)
-        if self.color == "ycbcr":
-            flat = flat - off
-        with exact_float32(flat):
-            pixels = torch.matmul(m, flat.reshape(n, 3 * bs * bs, h * w))
-        return rearrange(pixels, "n (c p q) (h w) -> n c (h p) (w q)", c=3, p=bs, q=bs, h=h)
+        check_nonempty(coeffs, "coeffs", (3, 4), ("h", "w"), layout)
+        return block_inverse(coeffs, _plan(self, coeffs))

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,47 +12,17 @@ from typing import Any
 
 import torch
 
+from freqforensics import provenance
+
 #: The repository the benchmarks measure (git runs here, wherever the script is started from).
 REPO = Path(__file__).resolve().parent.parent
 #: What ``make bench`` itself writes: a tree where only these changed still identifies the code.
 OUTPUTS = ("benchmarks/results/", "docs/benchmarks.rst")
 
 
-def dirty_paths(porcelain: str, ignore: tuple[str, ...] = OUTPUTS) -> list[str]:
-    """The changed or untracked paths in ``git status --porcelain`` output, minus ``ignore``."""
-    paths = []
-    for line in porcelain.splitlines():
-        if len(line) < 4:
-            continue
-        path = line[3:].split(" -> ")[-1].strip('"')  # a rename lists "old -> new"
-        if not any(path == p or path.startswith(p) for p in ignore):
-            paths.append(path)
-    return paths
-
-
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              check=False)
-    except OSError:
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 def git_state() -> dict[str, Any]:
-    """The commit measured and whether the working tree differs from it.
-
-    ``git_dirty`` is None when git cannot tell (no git, not a checkout); ``git_dirty_paths``
-    lists up to 20 of the changed paths (the benchmarks' own outputs excluded).
-    """
-    commit = (_git("rev-parse", "--short", "HEAD") or "").strip()
-    status = _git("status", "--porcelain")
-    paths = None if status is None else dirty_paths(status)
-    return {
-        "git_commit": commit,
-        "git_dirty": None if paths is None else bool(paths),
-        "git_dirty_paths": (paths or [])[:20],
-    }
+    """The commit measured and whether the working tree differs from it (outputs excluded)."""
+    return provenance.git_state(REPO, OUTPUTS)
 
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,27 +58,7 @@ def check_recordable(out: Path | None, allow_dirty: bool,
 
 def machine() -> dict[str, Any]:
     """Where the numbers come from: CPU, cores, threads, torch, GPU, commit, dirty flag, date."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        **git_state(),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+    return provenance.machine(REPO, OUTPUTS)
 
 
 def _summary(times: list[float]) -> dict[str, float]:

@@ -31,12 +31,16 @@ R  old.py -> benchmarks/new.py
 
 
 def test_dirty_paths_skip_the_benchmarks_outputs(common: ModuleType) -> None:
-    assert common.dirty_paths(PORCELAIN) == [
+    from freqforensics.provenance import dirty_paths
+
+    assert dirty_paths(PORCELAIN, common.OUTPUTS) == [
         "freqforensics/layers/dct.py", "notes.txt", "benchmarks/new.py"
     ]
     outputs_only = " M benchmarks/results/bench_sida.json\n M docs/benchmarks.rst\n"
-    assert common.dirty_paths(outputs_only) == []
-    assert common.dirty_paths("") == []
+    assert dirty_paths(outputs_only, common.OUTPUTS) == []
+    assert dirty_paths("") == []
+    state = common.git_state()
+    assert state["git_commit"] and state["git_dirty"] in (True, False)
 
 
 def _state(dirty: bool | None, commit: str = "abc1234") -> dict:

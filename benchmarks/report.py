@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ORDER = ("bench_dct", "bench_sida", "bench_model", "bench_preprocess")
+ORDER = ("bench_dct", "bench_sida", "bench_model", "bench_preprocess", "bench_dataloader")
 TITLES = {
     "bench_dct": "Block DCT (BlockDCT)",
     "bench_sida": "SIDA statistics",
     "bench_model": "The SFCL-HCMF detector",
     "bench_preprocess": "Preprocessing: videos to face crops",
+    "bench_dataloader": "Training input pipeline (DataLoader against the model)",
 }
 INTRO = """Benchmarks
 ==========

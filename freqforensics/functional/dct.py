@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -161,12 +162,39 @@ def _build_matrix(b: int, zigzag: bool) -> torch.Tensor:
 
 # Bytes per workspace (there are two) for one chunk of the batch. On the CPU: large enough
 # that a batch takes only a few chunks (each pass is a parallel region, and parallel regions
-# stall when other processes share the cores), small enough that the workspaces come back from
-# the allocator without page faults (glibc reuses freed blocks up to 32 MB) and largely stay in
-# the last-level cache. On other devices (one kernel per pass, memory from a caching
-# allocator): the whole batch, up to a bound.
+# stall when other processes share the cores), small enough to stay largely in the last-level
+# cache. The CPU workspaces are kept from call to call (see _workspaces). On other devices (one
+# kernel per pass, memory from a caching allocator): the whole batch, up to a bound.
 _CHUNK_BYTES_CPU = 16 << 20
 _CHUNK_BYTES_DEVICE = 256 << 20
+
+
+class _Scratch(threading.local):
+    """Per-thread CPU workspaces, by dtype (two buffers each)."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+_SCRATCH = _Scratch()
+
+
+def _workspaces(like: torch.Tensor, numel: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two scratch buffers of ``numel`` elements in ``like``'s dtype and device.
+
+    On the CPU they are kept for the next call (per thread and dtype, at most
+    ``_CHUNK_BYTES_CPU`` each, so at most 32 MB for float32): a fresh allocation of a few MB is
+    returned to the system when freed, and its first use page-faults it in again on every
+    call, which costs about as much as a pass over the data. Larger requests and other devices
+    get fresh buffers.
+    """
+    if like.device.type != "cpu" or numel * like.element_size() > _CHUNK_BYTES_CPU:
+        return like.new_empty(numel), like.new_empty(numel)
+    held = _SCRATCH.buffers.get(like.dtype)
+    if held is None or held[0].numel() < numel:
+        held = (like.new_empty(numel), like.new_empty(numel))
+        _SCRATCH.buffers[like.dtype] = held
+    return held[0][:numel], held[1][:numel]
 
 
 @dataclass(frozen=True)
@@ -255,7 +283,7 @@ def _analysis_eager(x: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
     if n == 0:
         return out
     step = _chunk(x, c * hh * ww, n)
-    spare = (x.new_empty(step * c * hh * ww), x.new_empty(step * c * hh * ww))
+    spare = _workspaces(x, step * c * hh * ww)
     basis = plan.basis
     with exact_float32(x):
         for i in range(0, n, step):
@@ -322,7 +350,7 @@ def _synthesis_eager(coeffs: torch.Tensor, plan: BlockPlan) -> torch.Tensor:
     if n == 0:
         return out
     step = _chunk(coeffs, c * kk * hw, n)
-    spare = (coeffs.new_empty(step * c * kk * hw), coeffs.new_empty(step * c * kk * hw))
+    spare = _workspaces(coeffs, step * c * kk * hw)
     basis_t = plan.basis.T
     offset = plan.offset
     if offset is not None and plan.mix is not None:

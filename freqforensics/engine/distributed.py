@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from freqforensics._checks import resolve_device
+
 __all__ = ["Processes", "setup", "teardown", "wrap", "all_processes", "barrier"]
 
 
@@ -46,12 +48,6 @@ class Processes:
         return self.rank == 0
 
 
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
-
-
 def setup(device: str = "auto") -> Processes:
     """Read the ``torchrun`` variables, pick this process's device, join the process group.
 
@@ -67,7 +63,7 @@ def setup(device: str = "auto") -> Processes:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = _device(device)
+    dev = resolve_device(device, "device")
     if world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)

@@ -132,12 +132,11 @@ def _split_id(record: VideoRecord) -> str:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from freqforensics.data.codecs import read_rgb
 
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
+        return read_rgb(path)
+    except OSError as err:  # PIL's UnidentifiedImageError is an OSError
         raise VideoError(path, f"cannot read image ({err})") from err
 
 

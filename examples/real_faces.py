@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -103,6 +104,40 @@ def _dfdc_scores(model: SFCLHCMF, manifest: Path) -> dict[str, Any]:
             "videos": len({p["video_id"] for p in result.predictions})}
 
 
+#: CRFs of the codec check: FaceForensics++ c23, between, c40.
+CODEC_CHECK_CRFS = (23, 32, 40)
+
+
+def codec_sensitivity(model: SFCLHCMF, manifest: Path, videos: list[str],
+                      frames: int = 48) -> dict[str, dict[str, float]]:
+    """Mean fake probability of real *training* frames, as they are and H.264 re-encoded.
+
+    A detector that scores the same real faces as fake once they are compressed more has
+    learnt the codec, not the blend: a held-out real video that happens to be compressed
+    harder than the training videos is then called fake. Only training videos are used here.
+    """
+    import torch
+
+    from freqforensics.data.codecs import h264_round_trip, read_rgb
+    from freqforensics.data.dataset import load_rows, prepare_crop
+    from freqforensics.layers.sida import SIDA
+
+    sida, out = SIDA(), {}
+    for video in videos:
+        rows = load_rows(manifest, split=None, label=0, videos=[video])[:frames]
+        crops = [read_rgb(r.crop_path) for r in rows]
+
+        def score(batch: list[np.ndarray]) -> float:
+            images, vectors = zip(*(prepare_crop(c, model.config.img_size, sida) for c in batch))
+            with torch.no_grad():
+                logits = model(torch.stack(images), torch.stack(vectors))
+            return float(torch.sigmoid(logits.float()).mean())
+
+        out[video] = {"as is": score(crops), **{f"h264 crf {crf}": score(h264_round_trip(
+            crops, crf)) for crf in CODEC_CHECK_CRFS}}
+    return out
+
+
 def run_fold(name: str, config: RunConfig, out: Path, manifests: dict[str, Path],
              test_videos: list[str] | None, restart: bool) -> dict[str, Any]:
     """Train one model and score it on its test videos and on dfdc-mini."""
@@ -117,6 +152,12 @@ def run_fold(name: str, config: RunConfig, out: Path, manifests: dict[str, Path]
                              "best_val_auc": outcome.result.best_val_auc,
                              "history": outcome.result.history,
                              "dfdc-mini": _dfdc_scores(model, manifests["dfdc"])}
+    pool = list(config.data.real_pool_videos or [])
+    entry["codec_sensitivity"] = codec_sensitivity(model, manifests["ffpp-pool"], pool)
+    print(f"[{name}] mean p(fake) of real training frames, as is / H.264 CRF "
+          f"{'/'.join(map(str, CODEC_CHECK_CRFS))}: " + "; ".join(
+              f"{v} " + " / ".join(f"{p:.2f}" for p in row.values())
+              for v, row in entry["codec_sensitivity"].items()), flush=True)
     if test_videos is not None:
         result = evaluate(model, manifests["ffpp-test"], by=("dataset", "method"), split=None,
                           videos=test_videos)
@@ -169,6 +210,7 @@ ABLATIONS: dict[str, tuple[dict[str, dict[str, Any]], bool]] = {
     "sbi (recipe)": ({}, True),
     "ellipse blend": ({"data": {"pseudo_method": "ellipse"}}, True),
     "without SIDA": ({"model": {"use_sida": False}}, True),
+    "without H.264": ({"data": {"h264_p": 0.0}}, True),
     "per-frame detection": ({}, False),
 }
 
@@ -225,8 +267,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     base = load_config(args.config, overrides=args.set)
     if args.ablation:
         variants = {
-            name: run_protocol(args, base, args.out / name.split(" ")[0].replace("-", "_"),
-                               extra, track, final=False)
+            name: run_protocol(args, base, args.out / re.sub(r"[^a-z0-9]+", "_", name.lower())
+                               .strip("_"), extra, track, final=False)
             for name, (extra, track) in ABLATIONS.items()
         }
         runs = {name: v["results"] for name, v in variants.items()}

@@ -101,6 +101,9 @@ class DataSection:
             ``real_pool_videos``) join the training pool of pseudo-fakes, never validation
             (the in-domain video frames of the real-faces recipe).
         real_pool_videos: shell patterns selecting the ``real_pool`` videos.
+        h264_p: pseudo-fake training: probability that a real face and its fake are both
+            H.264 re-encoded with one CRF (:class:`~freqforensics.data.PseudoFakeDataset`).
+        h264_crf: ``[low, high]`` of that CRF.
         real_repeat: list each real frame this many times (FF++ has four fakes per real).
         train_samples: embedded source: fresh samples per training epoch.
         val_samples: embedded source: validation samples.
@@ -116,6 +119,8 @@ class DataSection:
     pseudo_method: str = "sbi"
     real_pool: list[str] = field(default_factory=list)
     real_pool_videos: list[str] | None = None
+    h264_p: float = 0.0
+    h264_crf: list[int] = field(default_factory=lambda: [18, 40])
     real_repeat: int = 4
     train_samples: int = 1024
     val_samples: int = 256
@@ -130,6 +135,12 @@ class DataSection:
             raise ValueError(
                 f"data.pseudo_method must be 'sbi' or 'ellipse', got {self.pseudo_method!r}"
             )
+        if not 0 <= self.h264_p <= 1:
+            raise ValueError(f"data.h264_p must be in [0, 1], got {self.h264_p!r}")
+        crf = self.h264_crf
+        if len(crf) != 2 or not 0 <= crf[0] <= crf[1] <= 51:
+            raise ValueError(f"data.h264_crf must be [low, high] with 0 <= low <= high <= 51, "
+                             f"got {list(crf)!r}")
         if self.real_pool and not self.pseudo_fakes:
             raise ValueError("data.real_pool needs data.pseudo_fakes: true (it adds real frames "
                              "to the pseudo-fake pool)")

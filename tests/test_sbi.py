@@ -310,6 +310,32 @@ def test_real_and_fake_share_the_jpeg_quality(face_manifest: Path) -> None:
     assert PseudoFakeDataset(face_manifest, "train", image_size=64).jpeg_p == 0.5
 
 
+def test_h264_step_is_one_crf_per_pair_for_real_and_fake(face_manifest: Path) -> None:
+    from freqforensics.data.codecs import h264_round_trip
+    from freqforensics.layers.sida import SIDA
+
+    sida = SIDA()
+
+    def vector(x: np.ndarray) -> torch.Tensor:
+        return sida(torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float() / 255)[0]
+
+    ds = PseudoFakeDataset(face_manifest, "train", image_size=64, augment=False, h264_p=1.0,
+                           h264_crf=(30, 40))
+    crfs = set()
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        crf = ds.h264_crf(0)
+        assert crf is not None and 30 <= crf <= 40
+        crfs.add(crf)
+        real, fake, _ = ds.pair(0)
+        for item, crop in ((ds[0], real), (ds[1], fake)):
+            coded = h264_round_trip([crop], crf, preset="veryfast")[0]
+            assert not np.array_equal(coded, crop)  # the codec did change the crop
+            assert torch.allclose(item["sida"], vector(coded))
+    assert len(crfs) > 1
+    assert PseudoFakeDataset(face_manifest, "train", image_size=64).h264_crf(0) is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -317,6 +343,8 @@ def test_real_and_fake_share_the_jpeg_quality(face_manifest: Path) -> None:
         ({"jpeg_p": 1.5}, "jpeg_p must be a number in \\[0, 1\\], got 1.5"),
         ({"swap_p": -1}, "swap_p must be a number in \\[0, 1\\], got -1"),
         ({"jpeg_quality": (90, 40)}, "jpeg_quality must be .* got \\(90, 40\\)"),
+        ({"h264_crf": (20, 60)}, "h264_crf must be .*<= 51, got \\(20, 60\\)"),
+        ({"h264_p": 2}, "h264_p must be a number in \\[0, 1\\], got 2"),
         ({"manifest": None}, "manifest or images must be given"),
     ],
 )

@@ -4,7 +4,7 @@ Shiohara & Yamasaki, "Detecting Deepfakes with Self-Blended Images" (CVPR 2022),
 from one real image: a soft-edged, face-sized blob of the image is replaced by a slightly
 transformed copy of the same image. :func:`make_self_blended` does it here, for the embedded
 data set (:class:`~freqforensics.data.synthetic.SelfBlendedFaces`) and for the pseudo-fakes made
-from real face crops (:func:`~freqforensics.data.pseudo.make_pseudo_fake`). It is built from
+from real face crops (:func:`make_pseudo_fake`, below). It is built from
 two private steps, each drawing from the caller's generator in a fixed order (so that a seed
 always gives the same fake):
 
@@ -27,7 +27,7 @@ from scipy.ndimage import gaussian_filter
 
 from freqforensics._checks import check_rgb_uint8
 
-__all__ = ["make_self_blended"]
+__all__ = ["make_self_blended", "make_pseudo_fake", "central_box"]
 
 
 def _blend_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -154,4 +154,96 @@ def make_self_blended(image: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     m = mask[:, :, None]
     fake = base + m * (altered - base)
     fake = np.clip(np.rint(fake), 0, 255).astype(np.uint8)
+    return fake, mask
+
+
+def _check_fraction(value: object, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+        raise ValueError(f"{name} must be a number in ({low}, {high}], got {value!r}")
+    return float(value)
+
+
+def central_box(height: int, width: int, central: float = 0.7) -> tuple[int, int, int, int]:
+    """The central region ``(y0, x0, y1, x1)`` covering ``central`` of each side, centred.
+
+    Args:
+        height: crop height in pixels.
+        width: crop width in pixels.
+        central: fraction of each side kept, in (0, 1].
+
+    Returns:
+        ``(y0, x0, y1, x1)``, end-exclusive.
+
+    Example:
+        >>> central_box(200, 100, 0.7)
+        (30, 15, 170, 85)
+    """
+    central = _check_fraction(central, "central", 0.0, 1.0)
+    my = int(round(height * (1 - central) / 2))
+    mx = int(round(width * (1 - central) / 2))
+    return my, mx, height - my, width - mx
+
+
+def _taper(h: int, w: int, ramp: float) -> np.ndarray:
+    """A separable window rising smoothly from 0 at the edge to 1 at ``ramp`` of the side."""
+
+    def axis(n: int) -> np.ndarray:
+        width = max(1.0, ramp * min(h, w))
+        dist = np.minimum(np.arange(n) + 0.5, n - np.arange(n) - 0.5)
+        t = np.clip(dist / width, 0.0, 1.0)
+        return (t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep
+
+    return axis(h)[:, None] * axis(w)[None, :]
+
+
+def make_pseudo_fake(
+    crop: np.ndarray, rng: np.random.Generator, central: float = 0.7, ramp: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Self-blend the central face area of a real face crop.
+
+    :func:`~freqforensics.data.blend.make_self_blended` runs on the central region
+    (:func:`central_box`); its blend is then faded to zero over the outer ``ramp`` of that
+    region, so the effective mask is ``mask * taper`` and the fake is exactly
+    ``crop + mask * taper * (altered - crop)`` (rounded) inside the region and ``crop``
+    outside it.
+
+    Args:
+        crop: real face crop, RGB ``uint8`` of shape :math:`(H, W, 3)`; the central region
+            must be at least 16 x 16 pixels.
+        rng: the generator that draws the blob and the alteration.
+        central: fraction of each side of the crop the blend may touch, in (0, 1].
+        ramp: width of the fade at the region's edge, as a fraction of its shorter side,
+            in (0, 0.5].
+
+    Returns:
+        ``(fake, mask)``: ``uint8`` :math:`(H, W, 3)` and the effective blend mask, float32
+        :math:`(H, W)` in [0, 1], zero outside the central region.
+
+    Example:
+        >>> crop = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+        >>> fake, mask = make_pseudo_fake(crop, np.random.default_rng(1))
+        >>> fake.shape, bool((fake[:14] == crop[:14]).all()), bool(mask[:14].max() == 0)
+        ((96, 96, 3), True, True)
+    """
+    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3:
+        got = getattr(crop, "shape", type(crop).__name__)
+        raise ValueError(f"crop must be a uint8 array of shape (H, W, 3), got {got}")
+    ramp = _check_fraction(ramp, "ramp", 0.0, 0.5)
+    h, w = crop.shape[:2]
+    y0, x0, y1, x1 = central_box(h, w, central)
+    if min(y1 - y0, x1 - x0) < 16:
+        raise ValueError(
+            f"crop must have a central region of at least 16 x 16 pixels, got {y1 - y0} x "
+            f"{x1 - x0} for crop shape {crop.shape} and central={central}; use a larger crop "
+            "or central"
+        )
+    inner = np.ascontiguousarray(crop[y0:y1, x0:x1])
+    blended, inner_mask = make_self_blended(inner, rng)
+    taper = _taper(y1 - y0, x1 - x0, ramp)
+    base = inner.astype(np.float32)
+    out = base + taper[:, :, None] * (blended.astype(np.float32) - base)
+    fake = crop.copy()
+    fake[y0:y1, x0:x1] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    mask = np.zeros((h, w), np.float32)
+    mask[y0:y1, x0:x1] = inner_mask * taper
     return fake, mask

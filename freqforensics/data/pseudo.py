@@ -38,8 +38,8 @@ import torch
 from torch.utils.data import Dataset
 
 from freqforensics._checks import check_choice
-from freqforensics.data.blend import make_self_blended
-from freqforensics.data.codecs import jpeg_compress, read_rgb
+from freqforensics.data.blend import _check_fraction, central_box, make_pseudo_fake
+from freqforensics.data.codecs import h264_round_trip, jpeg_compress, read_rgb
 from freqforensics.data.dataset import load_rows, prepare_crop
 from freqforensics.data.landmarks import LANDMARKS_SUFFIX, landmarks_path, load_landmarks
 from freqforensics.data.manifest import ManifestRow
@@ -61,98 +61,6 @@ METHODS = ("sbi", "ellipse")
 
 #: Suffix of the ``video_id`` of a pseudo-fake: ``"<real video_id>#sbi"``.
 PSEUDO_SUFFIX = "#sbi"
-
-
-def _check_fraction(value: object, name: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
-        raise ValueError(f"{name} must be a number in ({low}, {high}], got {value!r}")
-    return float(value)
-
-
-def central_box(height: int, width: int, central: float = 0.7) -> tuple[int, int, int, int]:
-    """The central region ``(y0, x0, y1, x1)`` covering ``central`` of each side, centred.
-
-    Args:
-        height: crop height in pixels.
-        width: crop width in pixels.
-        central: fraction of each side kept, in (0, 1].
-
-    Returns:
-        ``(y0, x0, y1, x1)``, end-exclusive.
-
-    Example:
-        >>> central_box(200, 100, 0.7)
-        (30, 15, 170, 85)
-    """
-    central = _check_fraction(central, "central", 0.0, 1.0)
-    my = int(round(height * (1 - central) / 2))
-    mx = int(round(width * (1 - central) / 2))
-    return my, mx, height - my, width - mx
-
-
-def _taper(h: int, w: int, ramp: float) -> np.ndarray:
-    """A separable window rising smoothly from 0 at the edge to 1 at ``ramp`` of the side."""
-
-    def axis(n: int) -> np.ndarray:
-        width = max(1.0, ramp * min(h, w))
-        dist = np.minimum(np.arange(n) + 0.5, n - np.arange(n) - 0.5)
-        t = np.clip(dist / width, 0.0, 1.0)
-        return (t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep
-
-    return axis(h)[:, None] * axis(w)[None, :]
-
-
-def make_pseudo_fake(
-    crop: np.ndarray, rng: np.random.Generator, central: float = 0.7, ramp: float = 0.1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Self-blend the central face area of a real face crop.
-
-    :func:`~freqforensics.data.blend.make_self_blended` runs on the central region
-    (:func:`central_box`); its blend is then faded to zero over the outer ``ramp`` of that
-    region, so the effective mask is ``mask * taper`` and the fake is exactly
-    ``crop + mask * taper * (altered - crop)`` (rounded) inside the region and ``crop``
-    outside it.
-
-    Args:
-        crop: real face crop, RGB ``uint8`` of shape :math:`(H, W, 3)`; the central region
-            must be at least 16 x 16 pixels.
-        rng: the generator that draws the blob and the alteration.
-        central: fraction of each side of the crop the blend may touch, in (0, 1].
-        ramp: width of the fade at the region's edge, as a fraction of its shorter side,
-            in (0, 0.5].
-
-    Returns:
-        ``(fake, mask)``: ``uint8`` :math:`(H, W, 3)` and the effective blend mask, float32
-        :math:`(H, W)` in [0, 1], zero outside the central region.
-
-    Example:
-        >>> crop = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
-        >>> fake, mask = make_pseudo_fake(crop, np.random.default_rng(1))
-        >>> fake.shape, bool((fake[:14] == crop[:14]).all()), bool(mask[:14].max() == 0)
-        ((96, 96, 3), True, True)
-    """
-    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3:
-        got = getattr(crop, "shape", type(crop).__name__)
-        raise ValueError(f"crop must be a uint8 array of shape (H, W, 3), got {got}")
-    ramp = _check_fraction(ramp, "ramp", 0.0, 0.5)
-    h, w = crop.shape[:2]
-    y0, x0, y1, x1 = central_box(h, w, central)
-    if min(y1 - y0, x1 - x0) < 16:
-        raise ValueError(
-            f"crop must have a central region of at least 16 x 16 pixels, got {y1 - y0} x "
-            f"{x1 - x0} for crop shape {crop.shape} and central={central}; use a larger crop "
-            "or central"
-        )
-    inner = np.ascontiguousarray(crop[y0:y1, x0:x1])
-    blended, inner_mask = make_self_blended(inner, rng)
-    taper = _taper(y1 - y0, x1 - x0, ramp)
-    base = inner.astype(np.float32)
-    out = base + taper[:, :, None] * (blended.astype(np.float32) - base)
-    fake = crop.copy()
-    fake[y0:y1, x0:x1] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    mask = np.zeros((h, w), np.float32)
-    mask[y0:y1, x0:x1] = inner_mask * taper
-    return fake, mask
 
 
 class PseudoFakeDataset(Dataset[dict[str, Any]]):
@@ -200,6 +108,13 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             ``ImageCompression``); defaults to 0.5 with ``augment`` and 0 without.
         jpeg_quality: ``(low, high)``, the quality drawn uniformly from ``low..high``
             (the reference: 40-100).
+        h264_p: probability that a pair is H.264 re-encoded (one intra frame, libx264
+            ``veryfast``), real and fake with the same CRF, before the JPEG step; 0 by default
+            (an addition to the reference: video frames are H.264, and a detector that never
+            saw stronger H.264 than its training videos' calls a heavily compressed real
+            video fake).
+        h264_crf: ``(low, high)``, the CRF drawn uniformly from ``low..high`` (18-40 spans
+            FaceForensics++ from above c23 to c40).
         swap_p: probability that SBI alters the target instead of the source (the
             reference: 0.5).
 
@@ -239,6 +154,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         jpeg_p: float | None = None,
         jpeg_quality: tuple[int, int] = (40, 100),
         swap_p: float = 0.5,
+        h264_p: float = 0.0,
+        h264_crf: tuple[int, int] = (18, 40),
     ) -> None:
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
@@ -250,7 +167,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
         self.method = check_choice(method, "method", METHODS)
         self.augment = split == "train" if augment is None else bool(augment)
-        probabilities = {"flip_p": flip_p, "swap_p": swap_p}
+        probabilities = {"flip_p": flip_p, "swap_p": swap_p, "h264_p": h264_p}
         probabilities["jpeg_p"] = (0.5 if self.augment else 0.0) if jpeg_p is None else jpeg_p
         for name, value in probabilities.items():
             if (
@@ -259,7 +176,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
                 or not 0 <= value <= 1
             ):
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-        self.jpeg_quality_range = _check_quality_range(jpeg_quality)
+        self.jpeg_quality_range = _check_range(jpeg_quality, "jpeg_quality", 1, 100)
+        self.h264_crf_range = _check_range(h264_crf, "h264_crf", 0, 51)
         if manifest is None and images is None:
             raise ValueError(
                 "manifest or images must be given (real face crops or real photographs), "
@@ -294,6 +212,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.flip_p = float(flip_p)
         self.swap_p = float(swap_p)
         self.jpeg_p = float(probabilities["jpeg_p"])
+        self.h264_p = float(probabilities["h264_p"])
         self.epoch = 0
         self.sida = SIDA()
         self._has_landmarks = [
@@ -340,7 +259,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         return [0, 1] * len(self.rows)
 
     def _rng(self, pair: int, stream: int) -> np.random.Generator:
-        # streams: 0 flip, 1 ellipse blend / SBI alteration, 2 jitter, 3 JPEG, 4 SBI blend
+        # streams: 0 flip, 1 ellipse blend / SBI alteration, 2 jitter, 3 JPEG, 4 SBI blend,
+        # 5 H.264
         epoch = self.epoch if self.fresh_every_epoch else 0
         return np.random.default_rng([self.seed, epoch, pair, stream])
 
@@ -418,14 +338,24 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         Args:
             pair: index of the real face, in ``[0, len(self) // 2)``.
         """
+        return self._draw(pair, 3, self.jpeg_p, self.jpeg_quality_range)
+
+    def h264_crf(self, pair: int) -> int | None:
+        """H.264 CRF of pair ``pair`` at the current epoch (real and fake), or ``None``.
+
+        Args:
+            pair: index of the real face, in ``[0, len(self) // 2)``.
+        """
+        return self._draw(pair, 5, self.h264_p, self.h264_crf_range)
+
+    def _draw(self, pair: int, stream: int, p: float, bounds: tuple[int, int]) -> int | None:
         self._check_pair(pair)
-        if self.jpeg_p == 0:
+        if p == 0:
             return None
-        rng = self._rng(pair, 3)
-        if rng.random() >= self.jpeg_p:
+        rng = self._rng(pair, stream)
+        if rng.random() >= p:
             return None
-        low, high = self.jpeg_quality_range
-        return int(rng.integers(low, high + 1))
+        return int(rng.integers(bounds[0], bounds[1] + 1))
 
     def _check_pair(self, pair: int) -> None:
         if isinstance(pair, bool) or not isinstance(pair, (int, np.integer)):
@@ -452,6 +382,9 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         pair, label = divmod(int(index), 2)
         row = self.rows[pair]
         crop = self.pair(pair)[1] if label else self._real(pair)
+        crf = self.h264_crf(pair)
+        if crf is not None:
+            crop = h264_round_trip([crop], crf, preset="veryfast")[0]
         quality = self.jpeg_quality(pair)
         if quality is not None:
             crop = jpeg_compress(crop, quality)
@@ -472,6 +405,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             f"{type(self).__name__}(real_faces={len(self.rows)}, photos={photos}, "
             f"split={self.split!r}, method={self.method!r}, image_size={self.image_size}, "
             f"seed={self.seed}, augment={self.augment}, jpeg_p={self.jpeg_p}, "
+            f"h264_p={self.h264_p}, "
             f"ellipse_fallbacks={len(self.ellipse_pairs)})"
         )
 
@@ -482,15 +416,15 @@ def _crop_path(row: ManifestRow) -> Path:
     return row.crop_path
 
 
-def _check_quality_range(value: object) -> tuple[int, int]:
+def _check_range(value: object, name: str, low: int, high: int) -> tuple[int, int]:
     ok = (
         isinstance(value, (tuple, list))
         and len(value) == 2
         and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-        and 1 <= value[0] <= value[1] <= 100
+        and low <= value[0] <= value[1] <= high
     )
     if not ok:
         raise ValueError(
-            f"jpeg_quality must be (low, high) ints with 1 <= low <= high <= 100, got {value!r}"
+            f"{name} must be (low, high) ints with {low} <= low <= high <= {high}, got {value!r}"
         )
     return int(value[0]), int(value[1])  # type: ignore[index]

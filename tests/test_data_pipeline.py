@@ -287,6 +287,26 @@ def test_frames_are_exact_and_seek_past_keyframes():
         list(read_frames(path, [309]))
 
 
+def test_threaded_decoding_gives_the_same_frames():
+    """Frame threading (the default) and one thread decode the same pixels, seeks included."""
+    _need_data()
+    video = importlib.import_module("freqforensics.data.video")
+    path = FFPP / "manipulated_sequences" / "Deepfakes" / "c23" / "videos" / "519_515.mp4"
+    wanted = [0, 1, 37, 249, 250, 375, 600, 750]
+    try:
+        video.set_decode_threads(1)
+        single = list(read_frames(path, wanted)) + list(video.sample_frames(path, 16))
+        video.set_decode_threads(0)
+        threaded = list(read_frames(path, wanted)) + list(video.sample_frames(path, 16))
+    finally:
+        video.set_decode_threads(0)
+    assert [f.frame_index for f in single] == [f.frame_index for f in threaded]
+    for a, b in zip(single, threaded):
+        np.testing.assert_array_equal(a.image, b.image)
+    with pytest.raises(ValueError, match="threads must be an int >= 0, got -1"):
+        video.set_decode_threads(-1)
+
+
 def test_seek_into_ffpp_x264_444_video_is_exact(monkeypatch: pytest.MonkeyPatch):
     """FF++ c23 files need their first frame decoded before a seek (x264 build SEI)."""
     _need_data()

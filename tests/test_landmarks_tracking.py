@@ -309,6 +309,20 @@ class TestTracking:
             np.testing.assert_array_equal(t.landmarks, face_landmarks(frame.image, t.face))
         assert track_faces(clip_004[:2])[0].landmarks is None
 
+    def test_max_gap_detects_sparse_frames_more_often(self, clip_004: list[Frame]) -> None:
+        # Every 5th frame of the video, as when sampling 64 of 300: the tracker alone would
+        # bridge 20 frames between detections; max_gap=8 detects every second sampled frame.
+        sparse = [Frame(5 * i, f.image) for i, f in enumerate(clip_004[:8])]
+        gapped = FaceTracker(detect_every=5, max_gap=8)(sparse)
+        plain = FaceTracker(detect_every=5, max_gap=None)(sparse)
+        assert [t.detected for t in gapped] == [True, False] * 4
+        assert [t.detected for t in plain] == [True, False, False, False, False, True, False, False]
+        # Consecutive frames: detect_every (5 <= 8) decides alone, as before.
+        dense = FaceTracker(detect_every=5)(clip_004[:11])
+        assert [i for i, t in enumerate(dense) if t.detected] == [0, 5, 10]
+        with pytest.raises(ValueError, match="max_gap"):
+            FaceTracker(max_gap=0)
+
     def test_no_face(self) -> None:
         frames = [Frame(i, np.full((96, 128, 3), 90, np.uint8)) for i in range(7)]
         out = track_faces(frames, detect_every=3)
@@ -321,6 +335,10 @@ class TestTracking:
         assert out[0] == boxes[0] and out[2] == boxes[2]  # the window shrinks at the ends
         assert out[1] == pytest.approx((2.0, 0.0, 12.0, 10.0))
         assert smooth_boxes(boxes, 1) == boxes
+        # With frame indices the window spans frames of the video: neighbours 10 frames away
+        # are not averaged by a 5-frame window, 2 frames away they are.
+        assert smooth_boxes(boxes, 5, [0, 10, 20]) == boxes
+        assert smooth_boxes(boxes, 5, [0, 2, 4])[1] == pytest.approx((2.0, 0.0, 12.0, 10.0))
 
     def test_picklable(self) -> None:
         tracker = FaceTracker(detect_every=3, smooth=7)

@@ -152,9 +152,11 @@ def test_tracking_gives_the_trackers_boxes_and_landmarks(
         np.testing.assert_allclose(load_landmarks(r.crop_path), to_crop(t.landmarks, t.box))
 
     stored = json.loads((out / "preprocess.json").read_text())
-    assert stored["track"] is True and stored["detect_every"] == 2
+    assert stored["track"] is True and stored["detect_every"] == 2 and stored["max_gap"] == 8
     assert stored["detector"] == "hog" and stored["landmarks"] is True and stored["shard"] is None
-    for change, word in (({"track": False}, "track"), ({"detect_every": 3}, "detect_every")):
+    changes = (({"track": False}, "track"), ({"detect_every": 3}, "detect_every"),
+               ({"max_gap": None}, "max_gap"))
+    for change, word in changes:
         with pytest.raises(ValueError, match=word):
             preprocess(records, out, **{**kwargs, **change})
 

@@ -13,9 +13,11 @@ from freqforensics.cli._common import (
     SPLITS,
     CLIError,
     face_options,
+    non_negative_int,
     positive_int,
 )
 from freqforensics.data.sources import DATASETS  # noqa: E402
+from freqforensics.data.tracking import MAX_GAP  # noqa: E402
 
 #: Exit status of ``preprocess`` when it finished but some listed inputs could not be read.
 EXIT_NOT_READ = 3
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             retry_errors=args.retry_errors,
             track=args.track,
             detect_every=args.detect_every,
+            max_gap=args.max_gap or None,
             detector=args.detector,
             landmarks=getattr(args, "landmarks", True),
             shard=args.shard,
@@ -214,6 +217,14 @@ def register(command: Any) -> None:
         default=5,
         metavar="K",
         help="with --track: run the detector every K sampled frames",
+    )
+    track.add_argument(
+        "--max-gap",
+        type=non_negative_int,
+        default=MAX_GAP,
+        metavar="G",
+        help="with --track: also run it once the video is G frames past the last detection "
+        "(sparse sampling; 0: off)",
     )
     track.add_argument(
         "--detector", choices=("hog", "cnn"), default="hog", help="dlib face detector"

@@ -39,6 +39,7 @@ from freqforensics.data.faces import (
     face_box,
 )
 from freqforensics.data.readers import VideoRecord
+from freqforensics.data.tracking import MAX_GAP
 from freqforensics.data.video import Frame
 
 __all__ = ["CropSettings", "Face", "find_faces", "write_crops", "remove_crops", "row"]
@@ -63,6 +64,8 @@ class CropSettings:
         track: follow the main face with :class:`~freqforensics.data.tracking.FaceTracker`
             instead of detecting in every frame.
         detect_every: with ``track``, run the detector every this many frames.
+        max_gap: with ``track``, also run it once the video has moved this many frames past
+            the last detection (sparse sampling); ``None``: only ``detect_every`` counts.
         detector: dlib detector, ``"hog"`` or ``"cnn"``.
         landmarks: write the 68 landmarks of each crop beside it.
     """
@@ -75,12 +78,13 @@ class CropSettings:
     detect_every: int = 5
     detector: str = "hog"
     landmarks: bool = True
+    max_gap: int | None = MAX_GAP
 
     def identity(self) -> dict[str, Any]:
         """The settings that change the crops (stored in ``preprocess.json``).
 
         The compression level does not change the pixels, so it may differ between runs;
-        ``detect_every`` matters only when tracking.
+        ``detect_every`` and ``max_gap`` matter only when tracking.
         """
         return {
             "frames_per_video": self.frames_per_video,
@@ -91,6 +95,7 @@ class CropSettings:
             "detector": self.detector,
             "track": self.track,
             "detect_every": self.detect_every if self.track else None,
+            "max_gap": self.max_gap if self.track else None,
             "landmarks": self.landmarks,
         }
 
@@ -154,6 +159,7 @@ def _tracked(
 
     tracker = FaceTracker(
         detect_every=settings.detect_every,
+        max_gap=settings.max_gap,
         scale=settings.scale,
         grid=GRID,
         upsample=settings.upsample,

@@ -59,6 +59,7 @@ LEGACY_SETTINGS: dict[str, Any] = {
     "detector": "hog",
     "track": False,
     "detect_every": None,
+    "max_gap": None,  # tracked folders before max_gap: only detect_every counted
     "landmarks": False,
     "shard": None,
 }

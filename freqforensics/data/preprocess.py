@@ -68,7 +68,14 @@ from freqforensics.data.manifest import (
 )
 from freqforensics.data.readers import VideoRecord
 from freqforensics.data.shards import Shard, manifest_name, parse_shard, shard_of
-from freqforensics.data.video import Frame, VideoError, read_frames, sample_frames
+from freqforensics.data.tracking import MAX_GAP
+from freqforensics.data.video import (
+    Frame,
+    VideoError,
+    read_frames,
+    sample_frames,
+    set_decode_threads,
+)
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -235,6 +242,7 @@ def _exit_with_parent() -> None:
 
 def _init_worker(out_dir: Path, settings: CropSettings) -> None:
     _exit_with_parent()
+    set_decode_threads(1)  # one process per core already
     _WORKER.update(out_dir=out_dir, settings=settings, journals=Journals())
 
 
@@ -297,6 +305,7 @@ def preprocess(
     detector: str = "hog",
     landmarks: bool = True,
     shard: str | tuple[int, int] | Shard | None = None,
+    max_gap: int | None = MAX_GAP,
 ) -> PreprocessReport:
     """Sample frames, crop the main face, write lossless PNG crops, landmarks and manifests.
 
@@ -323,6 +332,8 @@ def preprocess(
             ``detect_every`` frames; other people's faces are never cropped) instead of
             detecting in every frame.
         detect_every: with ``track``, run the detector every this many frames.
+        max_gap: with ``track``, also run it once the video has moved this many frames past
+            the last detection (sparsely sampled frames); ``None``: only ``detect_every``.
         detector: dlib face detector, ``"hog"`` or ``"cnn"``.
         landmarks: write each crop's 68 landmarks beside it (``<frame>.landmarks.npy``, crop
             pixels); ``False`` only to resume an output folder made before landmarks.
@@ -335,7 +346,7 @@ def preprocess(
 
     Raises:
         ValueError: bad arguments, or ``out_dir`` was made with other settings (``track``,
-            ``detect_every``, ``detector``, ``landmarks`` and ``shard`` included).
+            ``detect_every``, ``max_gap``, ``detector``, ``landmarks`` and ``shard`` included).
         RunLockedError: another run is working on ``out_dir``
             (:class:`freqforensics._io.RunLockedError`, a :class:`RuntimeError`).
 
@@ -350,6 +361,7 @@ def preprocess(
     workers = _check_int(workers, "workers", 1)
     compress_level = _check_int(compress_level, "compress_level", 0, 9)
     detect_every = _check_int(detect_every, "detect_every", 1)
+    max_gap = None if max_gap is None else _check_int(max_gap, "max_gap", 1)
     for name, flag in (("track", track), ("landmarks", landmarks)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
@@ -357,7 +369,7 @@ def preprocess(
     part = None if shard is None else parse_shard(shard)
     settings = CropSettings(
         frames_per_video, float(scale), int(upsample), compress_level, track, detect_every,
-        detector, landmarks,
+        detector, landmarks, max_gap,
     )
     out = Path(out_dir)
     with exclusive_lock(out, "preprocess run"):

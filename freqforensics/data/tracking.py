@@ -4,7 +4,8 @@ Per-frame detection is slow (dlib's HOG detector takes about 70 ms on a 1280x720
 jittery (its boxes jump between the scales of its image pyramid, 10-30 pixels on a 150-pixel
 face from one frame to the next). :class:`FaceTracker` instead:
 
-1. **Detects every** ``detect_every`` **frames** (and at once when the tracker loses the face).
+1. **Detects every** ``detect_every`` **frames** (and at once when the tracker loses the face),
+   and at least every ``max_gap`` frames of the video when the frames are sampled sparsely.
    While a track is alive, the search is restricted to faces near the tracked one (``window``):
    for a face of 95 pixels or more, the whole frame but only the levels of HOG's image pyramid
    from just below the face's scale (faces down to about 0.8x its size; 2-4x cheaper, and on
@@ -25,7 +26,8 @@ face from one frame to the next). :class:`FaceTracker` instead:
    ``max_misses`` detections, and if none of them confirms it the track ends where the first
    miss happened, so frames the detector never confirmed are dropped.
 4. **Smooths** the boxes of each track with a centred moving average of their centre and size
-   over ``smooth`` frames (the window shrinks at the track's ends; never across tracks).
+   over ``smooth`` frames of the video (the window shrinks at the track's ends; never across
+   tracks; sampled frames farther apart than the window are not averaged).
 5. **Keeps one identity per video**: the longest track (ties: the largest mean box area). Every
    frame outside it gets ``None``, so other people's faces never enter the video's crops.
 
@@ -44,13 +46,24 @@ video are tracked in the order given (tracking works best on consecutive frames)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from freqforensics._checks import check_positive_int, check_rgb_uint8
+from freqforensics.data._boxes import (
+    Box,
+    _area,
+    _box,
+    _drect,
+    _patch_landmarks,
+    _Track,
+    _unpack,
+    _window,
+    box_iou,
+    smooth_boxes,
+)
 from freqforensics.data.faces import (
     GRID,
     FaceBox,
@@ -63,6 +76,9 @@ from freqforensics.data.faces import (
 )
 
 __all__ = ["TrackedFace", "FaceTracker", "track_faces", "box_iou"]
+
+#: Default ``max_gap`` of :class:`FaceTracker`: detect at least every this many video frames.
+MAX_GAP = 8
 
 #: The detection window around a tracked box extends this many box sides on each side.
 ROI_MARGIN = 0.5
@@ -94,9 +110,6 @@ def _boxes(faces: list[tuple[int, int, int, int]]) -> list[Box]:
     return [(float(a), float(b), float(c), float(d)) for a, b, c, d in faces]
 
 
-Box = tuple[float, float, float, float]
-
-
 class TrackedFace(NamedTuple):
     """The main face of one frame, as :func:`track_faces` returns it.
 
@@ -118,78 +131,6 @@ class TrackedFace(NamedTuple):
     face: Box | None
     detected: bool
     landmarks: np.ndarray | None
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two ``(left, top, right, bottom)`` boxes (0 when disjoint).
-
-    Example:
-        >>> box_iou((0, 0, 10, 10), (5, 0, 15, 10))
-        0.3333333333333333
-    """
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def _area(box: Sequence[float]) -> float:
-    return float((box[2] - box[0]) * (box[3] - box[1]))
-
-
-@dataclass
-class _Track:
-    positions: list[int] = field(default_factory=list)
-    boxes: list[Box] = field(default_factory=list)
-    detected: list[bool] = field(default_factory=list)
-
-    def add(self, pos: int, box: Box, detected: bool) -> None:
-        self.positions.append(pos)
-        self.boxes.append(box)
-        self.detected.append(detected)
-
-    def cut(self, pos: int) -> None:
-        """Drop the entries at positions >= ``pos``."""
-        keep = sum(p < pos for p in self.positions)
-        del self.positions[keep:], self.boxes[keep:], self.detected[keep:]
-
-    def key(self) -> tuple[int, float]:
-        mean_area = float(np.mean([_area(b) for b in self.boxes])) if self.boxes else 0.0
-        return len(self.positions), mean_area
-
-
-def smooth_boxes(boxes: Sequence[Box], window: int) -> list[Box]:
-    """Centred moving average of the centre and size of consecutive boxes.
-
-    The window shrinks symmetrically near the ends (the first and last boxes are kept).
-    """
-    if window <= 1 or len(boxes) < 3:
-        return list(boxes)
-    arr = np.asarray(boxes, dtype=np.float64)
-    params = np.stack(
-        [
-            (arr[:, 0] + arr[:, 2]) / 2,
-            (arr[:, 1] + arr[:, 3]) / 2,
-            arr[:, 2] - arr[:, 0],
-            arr[:, 3] - arr[:, 1],
-        ],
-        axis=1,
-    )
-    half = window // 2
-    n = len(params)
-    out = np.empty_like(params)
-    cumsum = np.concatenate([np.zeros((1, 4)), np.cumsum(params, axis=0)])
-    for i in range(n):
-        r = min(half, i, n - 1 - i)
-        out[i] = (cumsum[i + r + 1] - cumsum[i - r]) / (2 * r + 1)
-    cx, cy, w, h = out.T
-    return [
-        (float(x - a / 2), float(y - b / 2), float(x + a / 2), float(y + b / 2))
-        for x, y, a, b in zip(cx, cy, w, h)
-    ]
 
 
 class FaceTracker:
@@ -216,6 +157,11 @@ class FaceTracker:
         window: restrict the scheduled detections to faces near the tracked one (default;
             see the module docstring); ``False`` searches the whole frame at every scale each
             time (about 2x slower at 720p).
+        max_gap: also detect once the frame index is this many frames past the last detection
+            (sparsely sampled frames: the correlation tracker is not trusted across long gaps;
+            at 64 of 300 frames this detects every second sampled frame); ``None``: only
+            ``detect_every`` counts. Consecutive frames never reach it before ``detect_every``
+            when ``detect_every <= max_gap``.
 
     Example:
         >>> import numpy as np
@@ -238,6 +184,7 @@ class FaceTracker:
         max_misses: int = 2,
         smooth: int = 5,
         window: bool = True,
+        max_gap: int | None = MAX_GAP,
     ) -> None:
         self.detect_every = check_positive_int(detect_every, "detect_every")
         if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
@@ -266,6 +213,7 @@ class FaceTracker:
         if not isinstance(window, bool):
             raise TypeError(f"window must be a bool, got {type(window).__name__}")
         self.window = window
+        self.max_gap = None if max_gap is None else check_positive_int(max_gap, "max_gap")
 
     def __repr__(self) -> str:
         return (
@@ -273,7 +221,7 @@ class FaceTracker:
             f"grid={self.grid}, upsample={self.upsample}, landmarks={self.landmarks}, "
             f"model={self.model!r}, iou_threshold={self.iou_threshold}, "
             f"psr_threshold={self.psr_threshold}, max_misses={self.max_misses}, "
-            f"smooth={self.smooth}, window={self.window})"
+            f"smooth={self.smooth}, window={self.window}, max_gap={self.max_gap})"
         )
 
     # -- detection -------------------------------------------------------------------------
@@ -342,6 +290,14 @@ class FaceTracker:
         track: _Track | None = None
         tracker: Any = None
         last_attempt = -k  # sequence position of the last detection
+        last_index = 0  # its frame index
+
+        def due(pos: int, frame_index: int) -> bool:
+            """Whether a scheduled detection is due (``detect_every`` or ``max_gap``)."""
+            if pos - last_attempt >= k:
+                return True
+            return self.max_gap is not None and frame_index - last_index >= self.max_gap
+
         misses = 0
         first_miss = 0
         shape: tuple[int, ...] | None = None
@@ -372,11 +328,11 @@ class FaceTracker:
             if image.shape != shape:  # first frame, or the frame size changed: a new shot
                 end(pos)
                 shape = image.shape
-                last_attempt = pos - k
+                last_attempt, last_index = pos - k, frame_index
 
             if track is None:
-                if pos - last_attempt >= k:
-                    last_attempt = pos
+                if due(pos, frame_index):
+                    last_attempt, last_index = pos, frame_index
                     faces = self._detect(detect_on)
                     if faces:
                         start(pos, max(faces, key=_area), grey)
@@ -387,7 +343,7 @@ class FaceTracker:
                     # Lost (shot cut, occlusion, drift): search the whole frame now, and compare
                     # with the last trusted box (after a cut the tracker may jump onto the new
                     # shot's face).
-                    last_attempt = pos
+                    last_attempt, last_index = pos, frame_index
                     faces = self._detect(detect_on)
                     match = self._match(faces, track.boxes[-1])
                     if match is not None:
@@ -398,8 +354,8 @@ class FaceTracker:
                         end(pos)
                         if faces:
                             start(pos, max(faces, key=_area), grey)
-                elif pos - last_attempt >= k:
-                    last_attempt = pos
+                elif due(pos, frame_index):
+                    last_attempt, last_index = pos, frame_index
                     faces = self._detect(detect_on, predicted if self.window else None)
                     match = self._match(faces, predicted)
                     if match is None and self.window:  # not in the window: search everywhere
@@ -443,7 +399,8 @@ class FaceTracker:
             from freqforensics.data.landmarks import shape_predictor
 
             predictor = shape_predictor()
-        boxes = smooth_boxes(main.boxes, self.smooth)
+        times = [indices[pos] for pos in main.positions]
+        boxes = smooth_boxes(main.boxes, self.smooth, times)
         for pos, face, detected in zip(main.positions, boxes, main.detected):
             rounded = tuple(int(round(v)) for v in face)
             box = face_box(rounded, shapes[pos], self.scale, self.grid)  # type: ignore[arg-type]
@@ -452,55 +409,6 @@ class FaceTracker:
                 points = _patch_landmarks(predictor, patches[pos], face)
             out[pos] = TrackedFace(indices[pos], box, face, detected, points)
         return out
-
-
-def _unpack(item: Any, pos: int) -> tuple[int, np.ndarray]:
-    try:
-        frame_index, image = item
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"frames[{pos}] must be a Frame (frame_index, image) tuple, got {type(item).__name__}"
-        ) from None
-    if isinstance(frame_index, bool) or not isinstance(frame_index, (int, np.integer)):
-        raise TypeError(
-            f"frames[{pos}].frame_index must be an int, got {type(frame_index).__name__}"
-        )
-    return int(frame_index), image
-
-
-def _box(rect: Any) -> Box:
-    return float(rect.left()), float(rect.top()), float(rect.right()), float(rect.bottom())
-
-
-def _drect(dlib: Any, box: Box) -> Any:
-    return dlib.drectangle(*box)
-
-
-def _window(image: np.ndarray, box: Box) -> tuple[int, int, np.ndarray]:
-    """The intensity window around ``box`` that the shape predictor needs later.
-
-    dlib's shape predictor reads an RGB pixel as ``(r + g + b) / 3`` (integer division), so
-    keeping that grey window gives exactly the landmarks of the RGB frame at a third of the
-    memory (a whole video's frames are not kept).
-    """
-    height, width = image.shape[:2]
-    side = max(box[2] - box[0], box[3] - box[1])
-    x0 = max(int(box[0] - side), 0)
-    y0 = max(int(box[1] - side), 0)
-    x1 = min(int(box[2] + side) + 1, width)
-    y1 = min(int(box[3] + side) + 1, height)
-    patch = image[y0:y1, x0:x1].astype(np.uint16).sum(axis=2) // 3
-    return x0, y0, np.ascontiguousarray(patch.astype(np.uint8))
-
-
-def _patch_landmarks(predictor: Any, patch: tuple[int, int, np.ndarray], face: Box) -> np.ndarray:
-    from freqforensics.data.landmarks import _predict
-
-    x0, y0, grey = patch
-    local = (face[0] - x0, face[1] - y0, face[2] - x0, face[3] - y0)
-    points = _predict(predictor, grey, local)
-    points += np.array([x0, y0], dtype=np.float32)
-    return points
 
 
 def track_faces(

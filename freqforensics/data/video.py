@@ -284,12 +284,31 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> Iterator[Frame]:
     return _decode(Path(path), lambda count: wanted)
 
 
+#: Decoder threads per video (FFmpeg frame threading, bit-identical frames): 0 lets FFmpeg use
+#: every core; :func:`set_decode_threads` sets 1 in each worker of a multi-process job.
+_DECODE_THREADS = [0]
+
+
+def set_decode_threads(threads: int) -> None:
+    """Threads of this process's video decoder: 0 (all cores, the default) or a count.
+
+    Frame threading decodes several frames at once and returns the same frames as a single
+    thread does; a job that already runs one process per core should use 1.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be an int >= 0, got {threads!r}")
+    _DECODE_THREADS[0] = threads
+
+
 def _decode(path: Path, choose: Callable[[int], list[int]]) -> Iterator[Frame]:
     """Open, index, then decode the frames ``choose(num_frames)`` picks (sorted)."""
     av = _av()
     container = _open(path)
     try:
         stream = container.streams.video[0]
+        stream.thread_count = _DECODE_THREADS[0]
+        if _DECODE_THREADS[0] != 1:
+            stream.thread_type = "AUTO"  # frame and slice threads
         try:
             index = _build_index(container, path)
         except av.FFmpegError as err:

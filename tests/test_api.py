@@ -103,6 +103,11 @@ def test_config_overrides_are_typed_and_errors_name_the_key(tmp_path: Path) -> N
         load_config(overrides=["train.learning_rate=1"])
     with pytest.raises(ValueError, match="section.key=value"):
         load_config(overrides=["lr"])
+    assert load_config(overrides=["data.h264_crf=[30,35]"]).data.h264_crf == [30, 35]
+    with pytest.raises(ValueError, match=r"data.h264_crf must be \[low, high\].*\[30, 60\]"):
+        load_config(overrides=["data.h264_crf=[30,60]"])
+    with pytest.raises(ValueError, match="data.h264_p must be in \\[0, 1\\], got 1.5"):
+        load_config(overrides=["data.h264_p=1.5"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [1, 2\n")
     with pytest.raises(ValueError, match="bad.yaml"):

@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ORDER = ("bench_dct", "bench_sida", "bench_model", "bench_preprocess", "bench_dataloader")
+ORDER = ("bench_dct", "bench_sida", "bench_model", "bench_preprocess", "profile_tracking",
+         "bench_dataloader")
 TITLES = {
     "bench_dct": "Block DCT (BlockDCT)",
     "bench_sida": "SIDA statistics",
     "bench_model": "The SFCL-HCMF detector",
     "bench_preprocess": "Preprocessing: videos to face crops",
+    "profile_tracking": "Preprocessing: a profile of tracking",
     "bench_dataloader": "Training input pipeline (DataLoader against the model)",
 }
 INTRO = """Benchmarks

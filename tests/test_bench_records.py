@@ -86,3 +86,28 @@ def test_allow_dirty_argument(common: ModuleType) -> None:
     common.add_record_arguments(parser)
     assert parser.parse_args(["--allow-dirty"]).allow_dirty
     assert not parser.parse_args([]).allow_dirty
+
+
+def test_tracking_profile_accounts_for_the_tracked_time(tmp_path: Path) -> None:
+    """``benchmarks/profile_tracking.py`` (the evidence behind the tracking speedup) runs and
+    its stages add up to no more than the tracked face step it profiled."""
+    from needs import need_module, need_path
+
+    need_module("dlib")
+    spec = importlib.util.spec_from_file_location(
+        "profile_tracking", ROOT / "benchmarks/profile_tracking.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    need_path(module.VIDEO, "FaceForensics++ sample video 634.mp4")
+    out = tmp_path / "profile.json"
+    assert module.main(["--frames", "12", "--out", str(out), "--allow-dirty"]) == 0
+    import json
+
+    p = json.loads(out.read_text())["profile"]
+    assert p["frames"] == 12 and p["size"] == "1280x720"
+    stages = p["stages_ms_per_frame"]
+    assert len(stages) == len(module.STAGES) and all(v >= 0 for v in stages.values())
+    assert stages["correlation tracker update"] > 0 and stages["landmarks (shape predictor)"] > 0
+    assert sum(stages.values()) <= p["tracked_ms_per_frame"] + 1e-6

@@ -686,8 +686,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers-frames",
         type=_positive,
-        default=16,
-        help="workers: frames per video of the whole job (16)",
+        default=64,
+        help="workers: frames per video of the whole job (64: enough work per video that "
+        "starting the workers does not dominate)",
     )
     parser.add_argument(
         "--limit-videos",

@@ -24,7 +24,6 @@ cut from the bundled photographs of :mod:`freqforensics.data.photos`, written wi
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from common import (  # noqa: E402
 
 from freqforensics.data import FrameDataset, PseudoFakeDataset  # noqa: E402
 from freqforensics.data.dataset import _sida_vector, _to_tensor  # noqa: E402
-from freqforensics.data.preprocess import MANIFEST_COLUMNS  # noqa: E402
+from freqforensics.data.manifest import write_csv  # noqa: E402
 from freqforensics.data.synthetic import SelfBlendedFaces  # noqa: E402
 from freqforensics.engine.sampler import seeded_loader  # noqa: E402
 from freqforensics.models import create_model  # noqa: E402
@@ -93,10 +92,7 @@ def write_crops(root: Path, n: int, size: int, seed: int = 0) -> Path:
             "source": f"{video}.mp4", "detail": "",
         })
     path = folder / "manifest.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, rows)
     return path
 
 

@@ -122,17 +122,18 @@ def codec_sensitivity(model: SFCLHCMF, manifest: Path, videos: list[str],
     from freqforensics.data.dataset import load_rows, prepare_crop
     from freqforensics.layers.sida import SIDA
 
-    sida, out = SIDA(), {}
+    sida = SIDA()
+
+    def score(batch: list[np.ndarray]) -> float:
+        images, vectors = zip(*(prepare_crop(c, model.config.img_size, sida) for c in batch))
+        with torch.no_grad():
+            logits = model(torch.stack(images), torch.stack(vectors))
+        return float(torch.sigmoid(logits.float()).mean())
+
+    out = {}
     for video in videos:
         rows = load_rows(manifest, split=None, label=0, videos=[video])[:frames]
         crops = [read_rgb(r.crop_path) for r in rows]
-
-        def score(batch: list[np.ndarray]) -> float:
-            images, vectors = zip(*(prepare_crop(c, model.config.img_size, sida) for c in batch))
-            with torch.no_grad():
-                logits = model(torch.stack(images), torch.stack(vectors))
-            return float(torch.sigmoid(logits.float()).mean())
-
         out[video] = {"as is": score(crops), **{f"h264 crf {crf}": score(h264_round_trip(
             crops, crf)) for crf in CODEC_CHECK_CRFS}}
     return out

@@ -279,12 +279,13 @@ def test_dataset_deterministic_and_fresh_per_epoch(face_manifest: Path) -> None:
     assert torch.equal(frozen[1]["sida"], first["sida"])
 
 
+def _sida_of(crop: np.ndarray) -> torch.Tensor:
+    """The SIDA vector of an RGB ``uint8`` crop, computed here (the items' oracle)."""
+    return SIDA()(torch.from_numpy(crop.copy()).permute(2, 0, 1)[None].float() / 255)[0]
+
+
 def test_real_and_fake_share_the_jpeg_quality(face_manifest: Path) -> None:
-    sida = SIDA()
-
-    def vector(x: np.ndarray) -> torch.Tensor:
-        return sida(torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float() / 255)[0]
-
+    vector = _sida_of
     # JPEG as the only step after the blend: the items are the JPEG of pair()'s crops
     ds = PseudoFakeDataset(
         face_manifest, "train", image_size=64, augment=False, jpeg_p=1.0, jpeg_quality=(55, 55)
@@ -312,13 +313,8 @@ def test_real_and_fake_share_the_jpeg_quality(face_manifest: Path) -> None:
 
 def test_h264_step_is_one_crf_per_pair_for_real_and_fake(face_manifest: Path) -> None:
     from freqforensics.data.codecs import h264_round_trip
-    from freqforensics.layers.sida import SIDA
 
-    sida = SIDA()
-
-    def vector(x: np.ndarray) -> torch.Tensor:
-        return sida(torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float() / 255)[0]
-
+    vector = _sida_of
     ds = PseudoFakeDataset(face_manifest, "train", image_size=64, augment=False, h264_p=1.0,
                            h264_crf=(30, 40))
     crfs = set()

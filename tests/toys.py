@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from freqforensics.data.preprocess import MANIFEST_COLUMNS
+from freqforensics.data.manifest import write_csv
 
 #: A tiny CPU-preset config (64 px): builds and runs in a fraction of a second.
 TINY = {"img_size": 64, "embed_dim": 32, "num_heads": 2, "sbcm_channels": (4, 8, 8)}
@@ -64,10 +63,7 @@ def write_manifest(
                 }
             )
     path = folder / "manifest.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, rows)
     return path
 
 

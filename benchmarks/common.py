@@ -12,6 +12,11 @@ from typing import Any
 
 import torch
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+
 from freqforensics import provenance
 
 #: The repository the benchmarks measure (git runs here, wherever the script is started from).
@@ -61,14 +66,22 @@ def machine() -> dict[str, Any]:
     return provenance.machine(REPO, OUTPUTS)
 
 
-def _summary(times: list[float]) -> dict[str, float]:
+def _summary(times: list[float], faults: list[int] | None = None) -> dict[str, float]:
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {
+    out = {
         "median_s": statistics.median(times),
         "min_s": min(times),
         "iqr_s": q[2] - q[0],
         "repeat": len(times),
     }
+    if faults:
+        out["page_faults"] = statistics.median(faults)
+    return out
+
+
+def _page_faults() -> int:
+    """Minor page faults of this process so far (0 where the OS does not say)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
 
 
 def _call(fn: Callable[[], Any], sync: bool) -> float:
@@ -96,16 +109,21 @@ def timeit_interleaved(
     """:func:`timeit` of several functions in turns (a, b, c, a, b, c, ...).
 
     Ratios between them then compare calls made under the same conditions: on a shared or
-    throttled machine a slow spell hits every path, not just the one being timed.
+    throttled machine a slow spell hits every path, not just the one being timed. Where the OS
+    counts them, each entry also has ``page_faults``: the median minor page faults of one call
+    (a fresh output tensor of tens of MB costs one per 4 kB page, often more than the work).
     """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
+    faults: dict[str, list[int]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            before = _page_faults()
             times[name].append(_call(fn, sync))
-    return {name: _summary(t) for name, t in times.items()}
+            faults[name].append(_page_faults() - before)
+    return {name: _summary(t, faults[name] if resource else None) for name, t in times.items()}
 
 
 def write_json(data: dict[str, Any], path: str | Path | None) -> None:

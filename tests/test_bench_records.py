@@ -111,3 +111,47 @@ def test_tracking_profile_accounts_for_the_tracked_time(tmp_path: Path) -> None:
     assert len(stages) == len(module.STAGES) and all(v >= 0 for v in stages.values())
     assert stages["correlation tracker update"] > 0 and stages["landmarks (shape predictor)"] > 0
     assert sum(stages.values()) <= p["tracked_ms_per_frame"] + 1e-6
+
+
+def test_interleaved_timing_counts_page_faults(common: ModuleType) -> None:
+    """Each timed path reports the minor page faults of one call: a fresh 64 MB tensor that
+    is written faults its pages in, a write into memory already held does not."""
+    import sys
+
+    import torch
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the page-fault counts are checked where getrusage counts them (Linux)")
+    held = torch.empty(1 << 24)
+    timed = common.timeit_interleaved(
+        {"fresh": lambda: torch.empty(1 << 24).fill_(1.0), "held": lambda: held.fill_(1.0)},
+        warmup=1, repeat=3,
+    )
+    assert timed["fresh"]["page_faults"] > 1000  # 16384 pages of 4 kB, fewer with huge pages
+    assert timed["held"]["page_faults"] < 100
+    assert timed["fresh"]["repeat"] == timed["held"]["repeat"] == 3
+
+
+def test_bench_dct_times_the_copy_ratio_with_our_paths(tmp_path: Path) -> None:
+    """``bench_dct`` on a small input: the copy and BlockDCT's forward and forward+backward
+    are one group, BlockDCT is timed again with the baselines, and the summary's ratios are
+    those of the right group."""
+    spec = importlib.util.spec_from_file_location("bench_dct", ROOT / "benchmarks/bench_dct.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pytest.importorskip("torch_dct")
+    data = module.main(["--shapes", "2x3x32x48", "--repeat", "2", "--devices", "cpu"])
+    (case,) = data["cases"]
+    paths, s = case["paths"], case["summary"]
+    assert set(paths) == {module.CLONE, module.OURS, module.OURS_WITH_BASELINES,
+                          module.TORCH_DCT, module.SCIPY}
+    ours, clone = paths[module.OURS], paths[module.CLONE]["forward"]
+    assert ours["forward"]["repeat"] == 15 and paths[module.TORCH_DCT]["forward"]["repeat"] == 2
+    assert s["time_vs_clone"] == pytest.approx(ours["forward"]["median_s"] / clone["median_s"])
+    assert s["fwd_bwd_vs_fwd"] == pytest.approx(
+        ours["forward_backward"]["median_s"] / ours["forward"]["median_s"])
+    assert s["speedup_vs_torch_dct"] == pytest.approx(
+        paths[module.TORCH_DCT]["forward"]["median_s"]
+        / paths[module.OURS_WITH_BASELINES]["forward"]["median_s"])
+    assert "copy" in data["sections"][0]["text"]

@@ -106,18 +106,24 @@ def _dfdc_scores(model: SFCLHCMF, manifest: Path) -> dict[str, Any]:
 
 #: CRFs of the codec check: FaceForensics++ c23, between, c40.
 CODEC_CHECK_CRFS = (23, 32, 40)
+#: Detail changes of the same check: softened to 50 % and 35 % of the model's input side,
+#: sharpened by 100 % (data.blend.soften / sharpen, the steps of data.quality_p).
+DETAIL_CHECK = (("soften", 0.5), ("soften", 0.35), ("sharpen", 100))
 
 
 def codec_sensitivity(model: SFCLHCMF, manifest: Path, videos: list[str],
                       frames: int = 48) -> dict[str, dict[str, float]]:
-    """Mean fake probability of real *training* frames, as they are and H.264 re-encoded.
+    """Mean fake probability of real *training* frames, as they are, H.264 re-encoded, softened
+    and sharpened.
 
-    A detector that scores the same real faces as fake once they are compressed more has
-    learnt the codec, not the blend: a held-out real video that happens to be compressed
-    harder than the training videos is then called fake. Only training videos are used here.
+    A detector that scores the same real faces as fake once they are compressed more, or
+    softer, has learnt the codec or the detail, not the blend: a held-out real video that
+    happens to be compressed harder or recorded softer than the training videos is then
+    called fake (and a sharp fake real). Only training videos are used here.
     """
     import torch
 
+    from freqforensics.data.blend import sharpen, soften
     from freqforensics.data.codecs import h264_round_trip, read_rgb
     from freqforensics.data.dataset import load_rows, prepare_crop
     from freqforensics.layers.sida import SIDA
@@ -136,6 +142,13 @@ def codec_sensitivity(model: SFCLHCMF, manifest: Path, videos: list[str],
         crops = [read_rgb(r.crop_path) for r in rows]
         out[video] = {"as is": score(crops), **{f"h264 crf {crf}": score(h264_round_trip(
             crops, crf)) for crf in CODEC_CHECK_CRFS}}
+        side = model.config.img_size
+        for kind, amount in DETAIL_CHECK:
+            if kind == "soften":
+                changed = [soften(c, round(amount * side)) for c in crops]
+                out[video][f"soften {round(100 * amount)} %"] = score(changed)
+            else:
+                out[video][f"sharpen {amount} %"] = score([sharpen(c, int(amount)) for c in crops])
     return out
 
 
@@ -155,10 +168,9 @@ def run_fold(name: str, config: RunConfig, out: Path, manifests: dict[str, Path]
                              "dfdc-mini": _dfdc_scores(model, manifests["dfdc"])}
     pool = list(config.data.real_pool_videos or [])
     entry["codec_sensitivity"] = codec_sensitivity(model, manifests["ffpp-pool"], pool)
-    print(f"[{name}] mean p(fake) of real training frames, as is / H.264 CRF "
-          f"{'/'.join(map(str, CODEC_CHECK_CRFS))}: " + "; ".join(
-              f"{v} " + " / ".join(f"{p:.2f}" for p in row.values())
-              for v, row in entry["codec_sensitivity"].items()), flush=True)
+    print(f"[{name}] mean p(fake) of real training frames: " + "; ".join(
+        f"{v} " + ", ".join(f"{k} {p:.2f}" for k, p in row.items())
+        for v, row in entry["codec_sensitivity"].items()), flush=True)
     if test_videos is not None:
         result = evaluate(model, manifests["ffpp-test"], by=("dataset", "method"), split=None,
                           videos=test_videos)

@@ -108,6 +108,9 @@ def test_config_overrides_are_typed_and_errors_name_the_key(tmp_path: Path) -> N
         load_config(overrides=["data.h264_crf=[30,60]"])
     with pytest.raises(ValueError, match="data.h264_p must be in \\[0, 1\\], got 1.5"):
         load_config(overrides=["data.h264_p=1.5"])
+    assert load_config(overrides=["data.quality_p=0.5"]).data.quality_p == 0.5
+    with pytest.raises(ValueError, match="data.quality_p must be in \\[0, 1\\], got -0.5"):
+        load_config(overrides=["data.quality_p=-0.5"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [1, 2\n")
     with pytest.raises(ValueError, match="bad.yaml"):

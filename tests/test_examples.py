@@ -155,7 +155,7 @@ def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     need_path(real_faces.DATA / "ffpp-mini", "FaceForensics++ sample videos")
     tiny = ["model.img_size=64", "model.embed_dim=32", "model.num_heads=2",
             "model.sbcm_channels=[4,8,8]", "train.epochs=1", "train.max_steps_per_epoch=1",
-            "train.batch_size=4", "data.h264_p=0.5"]
+            "train.batch_size=4", "data.h264_p=0.5", "data.quality_p=0.25"]
     argv = ["--out", str(tmp_path / "rf"), "--folds", "634", "--no-final", "--faces-limit", "8",
             "--pool-frames", "2", "--test-frames", "2", "--quiet"]
     summary = real_faces.main([*argv, *(a for s in tiny for a in ("--set", s))])
@@ -178,10 +178,12 @@ def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     from freqforensics.training import build_data
 
     assert config.data.h264_p == 0.5 and config.data.h264_crf == [18, 40]
-    assert [part.h264_p for part in build_data(config).train.parts] == [0.5, 0.5]
+    parts = build_data(config).train.parts
+    assert [(p.h264_p, p.quality_p) for p in parts] == [(0.5, 0.25), (0.5, 0.25)]
     # the codec check scores the training originals' real frames only
     (fold,) = summary["folds"]
     assert set(fold["codec_sensitivity"]) == {"004", "519"}
     for row in fold["codec_sensitivity"].values():
-        assert list(row) == ["as is", "h264 crf 23", "h264 crf 32", "h264 crf 40"]
+        assert list(row) == ["as is", "h264 crf 23", "h264 crf 32", "h264 crf 40",
+                             "soften 50 %", "soften 35 %", "sharpen 100 %"]
         assert all(0.0 <= v <= 1.0 for v in row.values())

@@ -332,9 +332,55 @@ def test_h264_step_is_one_crf_per_pair_for_real_and_fake(face_manifest: Path) ->
     assert PseudoFakeDataset(face_manifest, "train", image_size=64).h264_crf(0) is None
 
 
+def test_detail_step_is_one_change_per_pair_for_real_and_fake(face_manifest: Path) -> None:
+    """``quality_p``: real and fake of a pair are softened or sharpened alike, before the
+    codecs; both kinds occur, with their parameters in range."""
+    from freqforensics.data.blend import sharpen, soften
+
+    ds = PseudoFakeDataset(face_manifest, "train", image_size=64, augment=False, quality_p=1.0)
+    kinds = set()
+    for epoch in range(12):
+        ds.set_epoch(epoch)
+        change = ds.quality(0)
+        assert change is not None
+        kind, amount = change
+        kinds.add(kind)
+        assert 22 <= amount <= 64 if kind == "soften" else 30 <= amount <= 150
+        real, fake, _ = ds.pair(0)
+        for item, crop in ((ds[0], real), (ds[1], fake)):
+            changed = (soften if kind == "soften" else sharpen)(crop, amount)
+            assert torch.allclose(item["sida"], _sida_of(changed))
+    assert kinds == {"soften", "sharpen"}
+    assert PseudoFakeDataset(face_manifest, "train", image_size=64).quality(0) is None
+
+
+def test_soften_and_sharpen_change_the_detail() -> None:
+    """``soften`` removes high frequencies (less than a same-size crop keeps), ``sharpen`` adds
+    them, both keep the shape; a crop no larger than ``side`` is left as it is."""
+    from scipy import ndimage
+
+    from freqforensics.data.blend import sharpen, soften
+
+    rng = np.random.default_rng(0)
+    crop = ndimage.gaussian_filter(rng.uniform(0, 255, (96, 80, 3)), (1, 1, 0)).astype(np.uint8)
+
+    def detail(image: np.ndarray) -> float:
+        return float(ndimage.laplace(image.astype(np.float64).mean(axis=2)).var())
+
+    soft, sharp = soften(crop, 32), sharpen(crop, 100)
+    assert soft.shape == sharp.shape == crop.shape and soft.dtype == sharp.dtype == np.uint8
+    assert detail(soft) < 0.5 * detail(crop) < detail(crop) < detail(sharp)
+    assert soften(crop, 96) is crop and np.array_equal(sharpen(crop, 0), crop)
+    with pytest.raises(ValueError, match="side must be a positive int, got 0"):
+        soften(crop, 0)
+    with pytest.raises(ValueError, match="percent must be a non-negative int, got -5"):
+        sharpen(crop, -5)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
+        ({"quality_p": 1.5}, "quality_p must be a number in \\[0, 1\\], got 1.5"),
         ({"method": "poisson"}, "method must be one of \\['sbi', 'ellipse'\\], got 'poisson'"),
         ({"jpeg_p": 1.5}, "jpeg_p must be a number in \\[0, 1\\], got 1.5"),
         ({"swap_p": -1}, "swap_p must be a number in \\[0, 1\\], got -1"),

@@ -27,7 +27,7 @@ from scipy.ndimage import gaussian_filter
 
 from freqforensics._checks import check_rgb_uint8
 
-__all__ = ["make_self_blended", "make_pseudo_fake", "central_box"]
+__all__ = ["make_self_blended", "make_pseudo_fake", "central_box", "soften", "sharpen"]
 
 
 def _blend_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -247,3 +247,39 @@ def make_pseudo_fake(
     mask = np.zeros((h, w), np.float32)
     mask[y0:y1, x0:x1] = inner_mask * taper
     return fake, mask
+
+
+def soften(crop: np.ndarray, side: int) -> np.ndarray:
+    """``crop`` resampled down to ``side`` pixels on its longer side and back up (bilinear).
+
+    The detail of a face recorded small or compressed hard, at the crop's own size (a crop
+    already no larger than ``side`` is returned as it is).
+
+    Args:
+        crop: ``uint8`` :math:`(H, W, 3)`.
+        side: positive int.
+    """
+    check_rgb_uint8(crop, "crop")
+    if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or side < 1:
+        raise ValueError(f"side must be a positive int, got {side!r}")
+    h, w = crop.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return crop
+    small = (max(1, round(w * scale)), max(1, round(h * scale)))
+    image = Image.fromarray(crop).resize(small, Image.Resampling.BILINEAR)
+    return np.asarray(image.resize((w, h), Image.Resampling.BILINEAR))
+
+
+def sharpen(crop: np.ndarray, percent: int) -> np.ndarray:
+    """``crop`` through an unsharp mask of radius 2 and strength ``percent`` (Pillow).
+
+    Args:
+        crop: ``uint8`` :math:`(H, W, 3)`.
+        percent: non-negative int (100: the high frequencies added once more).
+    """
+    check_rgb_uint8(crop, "crop")
+    if isinstance(percent, bool) or not isinstance(percent, (int, np.integer)) or percent < 0:
+        raise ValueError(f"percent must be a non-negative int, got {percent!r}")
+    unsharp = ImageFilter.UnsharpMask(radius=2, percent=int(percent), threshold=0)
+    return np.asarray(Image.fromarray(crop).filter(unsharp))

@@ -38,7 +38,13 @@ import torch
 from torch.utils.data import Dataset
 
 from freqforensics._checks import check_choice
-from freqforensics.data.blend import _check_fraction, central_box, make_pseudo_fake
+from freqforensics.data.blend import (
+    _check_fraction,
+    central_box,
+    make_pseudo_fake,
+    sharpen,
+    soften,
+)
 from freqforensics.data.codecs import h264_round_trip, jpeg_compress, read_rgb
 from freqforensics.data.dataset import load_rows, prepare_crop
 from freqforensics.data.landmarks import LANDMARKS_SUFFIX, landmarks_path, load_landmarks
@@ -115,6 +121,12 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             video fake).
         h264_crf: ``(low, high)``, the CRF drawn uniformly from ``low..high`` (18-40 spans
             FaceForensics++ from above c23 to c40).
+        quality_p: probability that a pair's detail is changed, real and fake alike, before
+            the codecs (:meth:`quality`): half of the time softened (:func:`soften` to a side
+            of 35-100 % of ``image_size``), else sharpened (:func:`sharpen`, 30-150 %); 0 by
+            default (an addition to the reference: SBI's fakes are mostly softer inside the
+            mask than their real, and a detector that learnt "soft face = fake" calls a real
+            video with little detail fake and a sharp fake real).
         swap_p: probability that SBI alters the target instead of the source (the
             reference: 0.5).
 
@@ -156,6 +168,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         swap_p: float = 0.5,
         h264_p: float = 0.0,
         h264_crf: tuple[int, int] = (18, 40),
+        quality_p: float = 0.0,
     ) -> None:
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
@@ -167,7 +180,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
         self.method = check_choice(method, "method", METHODS)
         self.augment = split == "train" if augment is None else bool(augment)
-        probabilities = {"flip_p": flip_p, "swap_p": swap_p, "h264_p": h264_p}
+        probabilities = {"flip_p": flip_p, "swap_p": swap_p, "h264_p": h264_p,
+                         "quality_p": quality_p}
         probabilities["jpeg_p"] = (0.5 if self.augment else 0.0) if jpeg_p is None else jpeg_p
         for name, value in probabilities.items():
             if (
@@ -213,6 +227,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.swap_p = float(swap_p)
         self.jpeg_p = float(probabilities["jpeg_p"])
         self.h264_p = float(probabilities["h264_p"])
+        self.quality_p = float(probabilities["quality_p"])
         self.epoch = 0
         self.sida = SIDA()
         self._has_landmarks = [
@@ -260,7 +275,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
 
     def _rng(self, pair: int, stream: int) -> np.random.Generator:
         # streams: 0 flip, 1 ellipse blend / SBI alteration, 2 jitter, 3 JPEG, 4 SBI blend,
-        # 5 H.264
+        # 5 H.264, 6 detail
         epoch = self.epoch if self.fresh_every_epoch else 0
         return np.random.default_rng([self.seed, epoch, pair, stream])
 
@@ -348,6 +363,24 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         """
         return self._draw(pair, 5, self.h264_p, self.h264_crf_range)
 
+    def quality(self, pair: int) -> tuple[str, int] | None:
+        """Detail change of pair ``pair`` at the current epoch (real and fake), or ``None``.
+
+        ``("soften", side)`` (:func:`~freqforensics.data.blend.soften`) or
+        ``("sharpen", percent)`` (:func:`~freqforensics.data.blend.sharpen`).
+
+        Args:
+            pair: index of the real face, in ``[0, len(self) // 2)``.
+        """
+        self._check_pair(pair)
+        rng = self._rng(pair, 6)
+        if self.quality_p == 0 or rng.random() >= self.quality_p:
+            return None
+        if rng.random() < 0.5:
+            low, high = round(0.35 * self.image_size), self.image_size
+            return "soften", int(rng.integers(low, high + 1))
+        return "sharpen", int(rng.integers(30, 151))
+
     def _draw(self, pair: int, stream: int, p: float, bounds: tuple[int, int]) -> int | None:
         self._check_pair(pair)
         if p == 0:
@@ -382,6 +415,9 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         pair, label = divmod(int(index), 2)
         row = self.rows[pair]
         crop = self.pair(pair)[1] if label else self._real(pair)
+        detail = self.quality(pair)
+        if detail is not None:
+            crop = (soften if detail[0] == "soften" else sharpen)(crop, detail[1])
         crf = self.h264_crf(pair)
         if crf is not None:
             crop = h264_round_trip([crop], crf, preset="veryfast")[0]
@@ -405,7 +441,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             f"{type(self).__name__}(real_faces={len(self.rows)}, photos={photos}, "
             f"split={self.split!r}, method={self.method!r}, image_size={self.image_size}, "
             f"seed={self.seed}, augment={self.augment}, jpeg_p={self.jpeg_p}, "
-            f"h264_p={self.h264_p}, "
+            f"h264_p={self.h264_p}, quality_p={self.quality_p}, "
             f"ellipse_fallbacks={len(self.ellipse_pairs)})"
         )
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 from needs import need_module, need_path
@@ -187,3 +188,45 @@ def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert list(row) == ["as is", "h264 crf 23", "h264 crf 32", "h264 crf 40",
                              "soften 50 %", "soften 35 %", "sharpen 100 %"]
         assert all(0.0 <= v <= 1.0 for v in row.values())
+
+
+def test_video_detail_ranks_the_videos_detail_against_their_scores(tmp_path: Path) -> None:
+    """``examples/video_detail.py`` on a made-up run: the detail of a sharp video is above a
+    blurred one's, and scores that fall as detail rises give a Spearman rho of -1."""
+    from PIL import Image
+    from scipy import ndimage
+
+    from freqforensics.config import load_config, save_config
+    from freqforensics.data.manifest import MANIFEST_COLUMNS, write_csv
+
+    vd = load_example("video_detail")
+    rng = np.random.default_rng(0)
+    crops = tmp_path / "run" / "crops" / "tracked" / "ffpp-test" / "ffpp"
+    crops.mkdir(parents=True)
+    rows, scores = [], {"a": 0.8, "b": 0.5, "c": 0.2}
+    for k, (video, sigma) in enumerate((("a", 3.0), ("b", 1.0), ("c", 0.0))):
+        for i in range(2):
+            noise = rng.uniform(0, 255, (48, 48, 3))
+            crop = ndimage.gaussian_filter(noise, (sigma, sigma, 0)).astype(np.uint8)
+            Image.fromarray(crop).save(crops / f"{video}{i}.png")
+            rows.append({**dict.fromkeys(MANIFEST_COLUMNS, ""), "video_id": video,
+                         "label": k % 2, "split": "test", "dataset": "ffpp", "method": "m",
+                         "frame_index": i, "x0": 0, "y0": 0, "x1": 48, "y1": 48,
+                         "crop_path": f"{video}{i}.png", "status": "ok"})
+    write_csv(crops / "manifest.csv", rows)
+    fold = tmp_path / "run" / "fold-x"
+    (fold / "test").mkdir(parents=True)
+    save_config(load_config(overrides=["model.img_size=64"]), fold / "config.yaml")
+    with (fold / "test" / "predictions.csv").open("w") as f:
+        f.write("video_id,fake_probability\n")
+        f.writelines(f"{v},{p}\n" for v, p in scores.items())
+    result = vd.main([str(tmp_path / "run"), "--out", str(tmp_path / "detail.json")])
+    d = {v: r["detail"] for v, r in result["videos"].items()}
+    assert d["a"] < d["b"] < d["c"]
+    assert result["spearman_detail_vs_score"]["rho"] == pytest.approx(-1.0)
+    assert result["model_input_side"] == 64 and result["videos"]["a"]["face_box_side"] == 48
+    saved = json.loads((tmp_path / "detail.json").read_text())
+    assert saved["command"].startswith("python examples/video_detail.py")
+    assert "git_commit" in saved["machine"]
+    with pytest.raises(ValueError, match="run must hold fold-"):
+        vd.analyse(tmp_path)

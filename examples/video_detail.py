@@ -74,7 +74,10 @@ def analyse(run: Path, frames: int = 32) -> dict[str, Any]:
     pairs = [(videos[v]["detail"], p, fold, v) for fold, s in scores.items()
              for v, p in s.items() if v in videos]
     rho, p_value = stats.spearmanr([d for d, *_ in pairs], [p for _, p, *_ in pairs])
+    summary = run / "results.json"
     return {
+        "run": str(run),
+        "run_commit": json.loads(summary.read_text()).get("commit") if summary.is_file() else None,
         "model_input_side": side,
         "videos": videos,
         "scores": [{"fold": f, "video": v, "mean_fake_probability": p} for _, p, f, v in pairs],

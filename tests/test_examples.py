@@ -227,6 +227,6 @@ def test_video_detail_ranks_the_videos_detail_against_their_scores(tmp_path: Pat
     assert result["model_input_side"] == 64 and result["videos"]["a"]["face_box_side"] == 48
     saved = json.loads((tmp_path / "detail.json").read_text())
     assert saved["command"].startswith("python examples/video_detail.py")
-    assert "git_commit" in saved["machine"]
+    assert "git_commit" in saved["machine"] and saved["run_commit"] is None
     with pytest.raises(ValueError, match="run must hold fold-"):
         vd.analyse(tmp_path)

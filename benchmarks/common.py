@@ -104,14 +104,18 @@ def timeit(
 
 
 def timeit_interleaved(
-    fns: dict[str, Callable[[], Any]], warmup: int = 2, repeat: int = 7, sync: bool = False
+    fns: dict[str, Callable[[], Any]], warmup: int = 2, repeat: int = 7, sync: bool = False,
+    before: Callable[[], Any] | None = None,
 ) -> dict[str, dict[str, float]]:
     """:func:`timeit` of several functions in turns (a, b, c, a, b, c, ...).
 
     Ratios between them then compare calls made under the same conditions: on a shared or
-    throttled machine a slow spell hits every path, not just the one being timed. Where the OS
-    counts them, each entry also has ``page_faults``: the median minor page faults of one call
-    (a fresh output tensor of tens of MB costs one per 4 kB page, often more than the work).
+    throttled machine a slow spell hits every path, not just the one being timed. ``before``
+    (untimed) runs before every timed call, to give each the same start (for example a read of
+    the input, so that no path finds it in the cache just because the previous path read it
+    and another does not because the previous path evicted it). Where the OS counts them, each
+    entry also has ``page_faults``: the median minor page faults of one call (a fresh output
+    tensor of tens of MB costs one per 4 kB page, often more than the work).
     """
     for fn in fns.values():
         for _ in range(warmup):
@@ -120,9 +124,11 @@ def timeit_interleaved(
     faults: dict[str, list[int]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            before = _page_faults()
+            if before is not None:
+                before()
+            start = _page_faults()
             times[name].append(_call(fn, sync))
-            faults[name].append(_page_faults() - before)
+            faults[name].append(_page_faults() - start)
     return {name: _summary(t, faults[name] if resource else None) for name, t in times.items()}
 
 

@@ -132,6 +132,19 @@ def test_interleaved_timing_counts_page_faults(common: ModuleType) -> None:
     assert timed["fresh"]["repeat"] == timed["held"]["repeat"] == 3
 
 
+def test_interleaved_timing_runs_before_untimed_before_every_call(common: ModuleType) -> None:
+    """``before`` runs once before each timed call (not in the warm-up), outside the timing."""
+    import time
+
+    calls: list[str] = []
+    timed = common.timeit_interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, warmup=1, repeat=2,
+        before=lambda: (calls.append("before"), time.sleep(0.05)),
+    )
+    assert calls == ["a", "b"] + ["before", "a", "before", "b"] * 2
+    assert timed["a"]["median_s"] < 0.05 and timed["b"]["median_s"] < 0.05
+
+
 def test_bench_dct_times_the_copy_ratio_with_our_paths(tmp_path: Path) -> None:
     """``bench_dct`` on a small input: the copy and BlockDCT's forward and forward+backward
     are one group, BlockDCT is timed again with the baselines, and the summary's ratios are

@@ -43,6 +43,7 @@ def test_every_example_is_tested() -> None:
         "train_sfcl_hcmf",
         "forensic_figures",
         "real_faces",
+        "video_detail",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 

@@ -14,6 +14,11 @@ always gives the same fake):
   mask, a small shift or scale around the blob's centre, and a colour jitter of contrast,
   brightness and per-channel gains).
 
+Two detail changes for whole crops live here too: :func:`soften` (resampled down and up) and
+:func:`sharpen` (an unsharp mask), the steps of
+:class:`~freqforensics.data.PseudoFakeDataset`'s ``quality_p``, applied to a real face and its
+fake alike.
+
 Needs SciPy and Pillow.
 """
 

@@ -222,8 +222,8 @@ def summarise(folds: list[dict[str, Any]], final: dict[str, Any] | None) -> dict
 ABLATIONS: dict[str, tuple[dict[str, dict[str, Any]], bool]] = {
     "sbi (recipe)": ({}, True),
     "ellipse blend": ({"data": {"pseudo_method": "ellipse"}}, True),
-    "without SIDA": ({"model": {"use_sida": False}}, True),
-    "without H.264": ({"data": {"h264_p": 0.0}}, True),
+    "with SIDA": ({"model": {"use_sida": True}}, True),
+    "with H.264": ({"data": {"h264_p": 0.5}}, True),
     "per-frame detection": ({}, False),
 }
 

@@ -59,9 +59,12 @@ def analyse(run: Path, frames: int = 32) -> dict[str, Any]:
     manifest = next(run.glob("crops/*/ffpp-test/ffpp/manifest.csv"), None)
     if manifest is None:
         raise ValueError(f"run must hold crops/*/ffpp-test/ffpp/manifest.csv, got none in {run}")
+    by_video: dict[str, list[Any]] = {}
+    for row in load_rows(manifest, split=None):
+        by_video.setdefault(row.video_id, []).append(row)
     videos: dict[str, Any] = {}
     for video in sorted({v for s in scores.values() for v in s}):
-        rows = [r for r in load_rows(manifest, split=None) if r.video_id == video][:frames]
+        rows = by_video.get(video, [])[:frames]
         if not rows:
             continue
         videos[video] = {

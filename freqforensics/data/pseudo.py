@@ -124,8 +124,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         quality_p: probability that a pair's detail is changed, real and fake alike, before
             the codecs (:meth:`quality`): half of the time softened (:func:`soften` to a side
             of 35-100 % of ``image_size``), else sharpened (:func:`sharpen`, 30-150 %); 0 by
-            default (an addition to the reference: SBI's fakes are mostly softer inside the
-            mask than their real, and a detector that learnt "soft face = fake" calls a real
+            default (an addition to the reference: SBI's blends change the detail of the face,
+            and a detector that took the amount of detail for the label would call a real
             video with little detail fake and a sharp fake real).
         swap_p: probability that SBI alters the target instead of the source (the
             reference: 0.5).

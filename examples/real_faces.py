@@ -219,8 +219,9 @@ def summarise(folds: list[dict[str, Any]], final: dict[str, Any] | None) -> dict
 
 
 #: ``make real-faces-ablation``: changes against the recipe, on identical data and schedule.
+RECIPE_VARIANT = "sbi (recipe)"
 ABLATIONS: dict[str, tuple[dict[str, dict[str, Any]], bool]] = {
-    "sbi (recipe)": ({}, True),
+    RECIPE_VARIANT: ({}, True),
     "ellipse blend": ({"data": {"pseudo_method": "ellipse"}}, True),
     "with SIDA": ({"model": {"use_sida": True}}, True),
     "with H.264": ({"data": {"h264_p": 0.5}}, True),
@@ -264,6 +265,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-final", action="store_true", help="skip the final model")
     parser.add_argument("--ablation", action="store_true",
                         help="SBI vs ellipse, with/without SIDA, tracking vs per-frame")
+    parser.add_argument("--variants", nargs="+", choices=list(ABLATIONS), default=list(ABLATIONS),
+                        metavar="NAME", help=f"with --ablation, which of: {', '.join(ABLATIONS)}")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--pool-frames", type=int, default=160,
                         help="frames per training original (evenly spread)")
@@ -274,6 +277,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--restart", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.ablation and RECIPE_VARIANT not in args.variants:
+        parser.error(f"--variants {args.variants} must include {RECIPE_VARIANT!r}: the others "
+                     "are read against it")
     if not (args.data / "faces-real").is_dir() or not (args.data / "ffpp-mini").is_dir():
         parser.error(f"--data {args.data} must hold faces-real/ and ffpp-mini/ (see its README)")
     t0 = time.perf_counter()
@@ -282,10 +288,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         variants = {
             name: run_protocol(args, base, args.out / re.sub(r"[^a-z0-9]+", "_", name.lower())
                                .strip("_"), extra, track, final=False)
-            for name, (extra, track) in ABLATIONS.items()
+            for name, (extra, track) in ABLATIONS.items() if name in args.variants
         }
         runs = {name: v["results"] for name, v in variants.items()}
-        folds = variants["sbi (recipe)"]["folds"]
+        folds = variants[RECIPE_VARIANT]["folds"]
         summary_results: dict[str, Any] = {"ablation": runs}
         train_seconds = sum(v["train_seconds"] for v in variants.values())
     else:

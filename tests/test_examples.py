@@ -147,6 +147,15 @@ def test_forensic_figures(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_real_faces_ablation_variants_need_the_recipe() -> None:
+    real_faces = load_example("real_faces")
+    assert list(real_faces.ABLATIONS)[0] == real_faces.RECIPE_VARIANT
+    with pytest.raises(SystemExit):
+        real_faces.main(["--ablation", "--variants", "ellipse blend", "with SIDA"])
+    with pytest.raises(SystemExit):
+        real_faces.main(["--ablation", "--variants", "no such variant"])
+
+
 def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The leave-one-video-out runner end to end on a sliver of the shared data (one fold)."""
     need_module("av")

@@ -4,6 +4,7 @@ results from a modified tree unless forced (``benchmarks/common.py``)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -168,3 +169,21 @@ def test_bench_dct_times_the_copy_ratio_with_our_paths(tmp_path: Path) -> None:
         paths[module.TORCH_DCT]["forward"]["median_s"]
         / paths[module.OURS_WITH_BASELINES]["forward"]["median_s"])
     assert "copy" in data["sections"][0]["text"]
+
+
+def test_bench_preprocess_tables_render_the_recorded_run() -> None:
+    """The preprocessing tables, rebuilt from the committed run's raw numbers, are the tables
+    that run stored (the table code lives in ``benchmarks/preprocess_tables.py``)."""
+    recorded = ROOT / "benchmarks/results/bench_preprocess.json"
+    if not recorded.is_file():
+        pytest.skip(f"no recorded preprocessing benchmark at {recorded}")
+    pytest.importorskip("av")
+    spec = importlib.util.spec_from_file_location(
+        "bench_preprocess", ROOT / "benchmarks/bench_preprocess.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = json.loads(recorded.read_text())
+    tables = json.loads(json.dumps(module.sections(data)))
+    assert [t["title"] for t in tables] == [t["title"] for t in data["sections"]]
+    assert tables == data["sections"]

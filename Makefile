@@ -48,6 +48,8 @@ demo-ablation: $(STAMP)
 real-faces: $(STAMP)
 	$(BIN)/python examples/real_faces.py --config configs/real-faces-cpu.yaml --out runs/real-faces
 
+## make real-faces-ablation: the recipe, the ellipse blend, with SIDA, with H.264, per-frame
+## detection, three folds each (15 models, about 2.5 h on 2 cores; --variants picks some)
 real-faces-ablation: $(STAMP)
 	$(BIN)/python examples/real_faces.py --config configs/real-faces-cpu.yaml --out runs/real-faces-ablation --ablation
 

@@ -146,7 +146,6 @@ def test_forensic_figures(tmp_path: Path) -> None:
         assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.slow
 def test_real_faces_ablation_variants_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     real_faces = load_example("real_faces")
     assert list(real_faces.ABLATIONS)[0] == real_faces.RECIPE_VARIANT  # runs first, ROC's folds
@@ -155,6 +154,7 @@ def test_real_faces_ablation_variants_are_checked(capsys: pytest.CaptureFixture[
     assert "invalid choice: 'no such variant'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The leave-one-video-out runner end to end on a sliver of the shared data (one fold)."""
     need_module("av")
@@ -197,6 +197,33 @@ def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert list(row) == ["as is", "h264 crf 23", "h264 crf 32", "h264 crf 40",
                              "soften 50 %", "soften 35 %", "sharpen 100 %"]
         assert all(0.0 <= v <= 1.0 for v in row.values())
+
+
+@pytest.mark.slow
+def test_real_faces_ablation_subset(tmp_path: Path) -> None:
+    """``--ablation --variants`` trains only the variants named, and the results file holds
+    exactly those (here one, without the recipe)."""
+    need_module("av")
+    need_module("dlib")
+    need_module("matplotlib")
+    real_faces = load_example("real_faces")
+    need_path(real_faces.DATA / "faces-real", "real face photographs")
+    need_path(real_faces.DATA / "ffpp-mini", "FaceForensics++ sample videos")
+    tiny = ["model.img_size=64", "model.embed_dim=32", "model.num_heads=2",
+            "model.sbcm_channels=[4,8,8]", "train.epochs=1", "train.max_steps_per_epoch=1",
+            "train.batch_size=4"]
+    out = tmp_path / "abl"
+    argv = ["--out", str(out), "--folds", "634", "--faces-limit", "8", "--pool-frames", "2",
+            "--test-frames", "2", "--quiet", "--ablation", "--variants", "ellipse blend"]
+    summary = real_faces.main([*argv, *(a for s in tiny for a in ("--set", s))])
+    assert list(summary["results"]["ablation"]) == ["ellipse blend"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["crops", "ellipse_blend"]
+    from freqforensics.config import load_config
+
+    config = load_config(out / "ellipse_blend" / "fold-634" / "config.yaml")
+    assert config.data.pseudo_method == "ellipse"
+    saved = json.loads((out / "results_ablation.json").read_text())
+    assert [f["fold"] for f in saved["folds"]] == ["fold-634"]
 
 
 def test_video_detail_ranks_the_videos_detail_against_their_scores(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import math
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -154,21 +155,33 @@ def test_real_faces_ablation_variants_are_checked(capsys: pytest.CaptureFixture[
     assert "invalid choice: 'no such variant'" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The leave-one-video-out runner end to end on a sliver of the shared data (one fold)."""
+#: A model and schedule small enough for the real-faces runner's tests (``--set`` values).
+TINY_REAL_FACES = ["model.img_size=64", "model.embed_dim=32", "model.num_heads=2",
+                   "model.sbcm_channels=[4,8,8]", "train.epochs=1",
+                   "train.max_steps_per_epoch=1", "train.batch_size=4"]
+
+
+def run_real_faces_sliver(argv: list[str], settings: list[str]) -> dict[str, Any]:
+    """``examples/real_faces.py`` on one fold of a sliver of the shared data (8 photos, 2 pool
+    and 2 test frames), the tiny model and ``settings``; skips without the data or its tools."""
     need_module("av")
     need_module("dlib")
     need_module("matplotlib")
     real_faces = load_example("real_faces")
     need_path(real_faces.DATA / "faces-real", "real face photographs")
     need_path(real_faces.DATA / "ffpp-mini", "FaceForensics++ sample videos")
-    tiny = ["model.img_size=64", "model.embed_dim=32", "model.num_heads=2",
-            "model.sbcm_channels=[4,8,8]", "train.epochs=1", "train.max_steps_per_epoch=1",
-            "train.batch_size=4", "data.h264_p=0.5", "data.quality_p=0.25"]
-    argv = ["--out", str(tmp_path / "rf"), "--folds", "634", "--no-final", "--faces-limit", "8",
-            "--pool-frames", "2", "--test-frames", "2", "--quiet"]
-    summary = real_faces.main([*argv, *(a for s in tiny for a in ("--set", s))])
+    sliver = ["--folds", "634", "--faces-limit", "8", "--pool-frames", "2", "--test-frames", "2",
+              "--quiet"]
+    sets = [a for s in [*TINY_REAL_FACES, *settings] for a in ("--set", s)]
+    summary: dict[str, Any] = real_faces.main([*argv, *sliver, *sets])
+    return summary
+
+
+@pytest.mark.slow
+def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The leave-one-video-out runner end to end on a sliver of the shared data (one fold)."""
+    summary = run_real_faces_sliver(["--out", str(tmp_path / "rf"), "--no-final"],
+                                    ["data.h264_p=0.5", "data.quality_p=0.25"])
     ffpp = summary["results"]["ffpp-mini"]
     assert [f["fold"] for f in ffpp["folds"]] == ["fold-634"]
     assert ffpp["folds"][0]["test_videos"] == ["634", "634_660", "750_743"]
@@ -203,19 +216,9 @@ def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_real_faces_ablation_subset(tmp_path: Path) -> None:
     """``--ablation --variants`` trains only the variants named, and the results file holds
     exactly those (here one, without the recipe)."""
-    need_module("av")
-    need_module("dlib")
-    need_module("matplotlib")
-    real_faces = load_example("real_faces")
-    need_path(real_faces.DATA / "faces-real", "real face photographs")
-    need_path(real_faces.DATA / "ffpp-mini", "FaceForensics++ sample videos")
-    tiny = ["model.img_size=64", "model.embed_dim=32", "model.num_heads=2",
-            "model.sbcm_channels=[4,8,8]", "train.epochs=1", "train.max_steps_per_epoch=1",
-            "train.batch_size=4"]
     out = tmp_path / "abl"
-    argv = ["--out", str(out), "--folds", "634", "--faces-limit", "8", "--pool-frames", "2",
-            "--test-frames", "2", "--quiet", "--ablation", "--variants", "ellipse blend"]
-    summary = real_faces.main([*argv, *(a for s in tiny for a in ("--set", s))])
+    summary = run_real_faces_sliver(
+        ["--out", str(out), "--ablation", "--variants", "ellipse blend"], [])
     assert list(summary["results"]["ablation"]) == ["ellipse blend"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["crops", "ellipse_blend"]
     from freqforensics.config import load_config

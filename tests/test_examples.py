@@ -44,6 +44,7 @@ def test_every_example_is_tested() -> None:
         "train_sfcl_hcmf",
         "forensic_figures",
         "real_faces",
+        "real_faces_ensemble",
         "video_detail",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
@@ -227,6 +228,43 @@ def test_real_faces_ablation_subset(tmp_path: Path) -> None:
     assert config.data.pseudo_method == "ellipse"
     saved = json.loads((out / "results_ablation.json").read_text())
     assert [f["fold"] for f in saved["folds"]] == ["fold-634"]
+
+
+def _fold_run(fold: str, probs: list[float]) -> dict[str, Any]:
+    """A results file of ``examples/real_faces.py`` with one fold: frames of a real video (the
+    first two probabilities) and of two fakes (one frame each)."""
+    videos = [("orig", 0, "original"), ("orig", 0, "original"), ("a", 1, "Deepfakes"),
+              ("b", 1, "Face2Face")]
+    predictions = [{"dataset": "ffpp", "video_id": v, "frame_index": i, "label": label,
+                    "method": method, "fake_probability": p}
+                   for i, ((v, label, method), p) in enumerate(zip(videos, probs))]
+    return {"commit": "abc1234", "folds": [{"fold": fold, "predictions": predictions}]}
+
+
+def test_real_faces_ensemble_averages_the_members() -> None:
+    ens = load_example("real_faces_ensemble")
+    # member 1 ranks the Face2Face frame below both reals, member 2 ranks Deepfakes below them;
+    # their mean ranks both fakes above both reals
+    scored = ens.ensemble({"one": _fold_run("fold-x", [0.1, 0.2, 0.9, 0.05]),
+                           "two": _fold_run("fold-x", [0.1, 0.2, 0.05, 0.9])})
+    (fold,) = scored["folds"]
+    assert fold["members"]["one"]["all"]["frame"]["auc"] == pytest.approx(0.5)
+    assert fold["members"]["one"]["Deepfakes"]["frame"]["auc"] == 1.0
+    assert fold["members"]["one"]["Face2Face"]["frame"]["auc"] == 0.0
+    assert fold["ensemble"]["all"]["frame"]["auc"] == 1.0
+    assert scored["mean_over_folds"]["ensemble"]["Face2Face"]["frame"] == 1.0
+    assert scored["mean_over_folds"]["two"]["all"]["frame"] == pytest.approx(0.5)
+
+
+def test_real_faces_ensemble_refuses_runs_that_do_not_match() -> None:
+    ens = load_example("real_faces_ensemble")
+    one = _fold_run("fold-x", [0.1, 0.2, 0.9, 0.05])
+    with pytest.raises(ValueError, match="at least 2 results files, got 1"):
+        ens.ensemble({"one": one})
+    with pytest.raises(ValueError, match="two: fold 'fold-x' does not hold the test frames"):
+        ens.ensemble({"one": one, "two": _fold_run("fold-y", [0.1, 0.2, 0.9, 0.05])})
+    with pytest.raises(ValueError, match="two: expected the 'folds' of examples/real_faces.py"):
+        ens.ensemble({"one": one, "two": {"results": {}}})
 
 
 def test_video_detail_ranks_the_videos_detail_against_their_scores(tmp_path: Path) -> None:

@@ -1,0 +1,130 @@
+"""Score a seed ensemble of ``examples/real_faces.py`` runs from their recorded test predictions.
+
+Each results file of ``examples/real_faces.py`` keeps every test frame's fake probability per
+fold. This script averages them over runs (the mean probability of each frame, "soft voting")
+and scores the average exactly as the runs were scored: frame- and video-level metrics of each
+fold's held-out original against its fakes, and per manipulation method. No model is trained or
+run: an ensemble of the recorded seeds costs nothing to measure.
+
+    python examples/real_faces_ensemble.py docs/results/real_faces_nosida.json \\
+        docs/results/real_faces_seed1.json docs/results/real_faces_seed2.json \\
+        --out docs/results/real_faces_seed_ensemble.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from freqforensics.evaluation import quiet_metrics
+from freqforensics.provenance import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fold_predictions(run: dict[str, Any], path: str) -> dict[str, dict[tuple[str, int], dict]]:
+    """``fold -> {(video_id, frame_index): prediction}`` of one results file."""
+    folds = run.get("folds")
+    if not isinstance(folds, list) or not all("predictions" in f for f in folds):
+        raise ValueError(f"{path}: expected the 'folds' of examples/real_faces.py, each with its "
+                         "'predictions'; got none")
+    return {f["fold"]: {(p["video_id"], int(p["frame_index"])): p for p in f["predictions"]}
+            for f in folds}
+
+
+def score(predictions: list[dict[str, Any]], probs: np.ndarray) -> dict[str, Any]:
+    """Metrics of one fold: all its frames, then the original against each method alone."""
+    ids = [p["video_id"] for p in predictions]
+    labels = np.array([p["label"] for p in predictions])
+    out: dict[str, Any] = {"all": quiet_metrics(ids, labels, probs)}
+    for method in sorted({p["method"] for p in predictions if p["label"] == 1}):
+        keep = np.array([p["label"] == 0 or p["method"] == method for p in predictions])
+        out[method] = quiet_metrics([i for i, k in zip(ids, keep) if k], labels[keep], probs[keep])
+    return out
+
+
+def ensemble(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per-member and ensemble metrics of each fold, and their means over the folds.
+
+    Args:
+        runs: ``path -> results`` of two or more ``examples/real_faces.py`` runs.
+
+    Raises:
+        ValueError: fewer than two runs, or runs whose folds or test frames differ.
+    """
+    if len(runs) < 2:
+        raise ValueError(f"runs must hold at least 2 results files, got {len(runs)}")
+    per_run = {path: fold_predictions(run, path) for path, run in runs.items()}
+    first, *_ = per_run
+    folds: list[dict[str, Any]] = []
+    for fold, frames in per_run[first].items():
+        keys = sorted(frames)
+        for path, preds in per_run.items():
+            if sorted(preds.get(fold, {})) != keys:
+                raise ValueError(f"{path}: fold {fold!r} does not hold the test frames of "
+                                 f"{first} ({len(keys)} frames): the runs must share their crops")
+        rows = [frames[k] for k in keys]
+        probs = np.array([[per_run[p][fold][k]["fake_probability"] for k in keys]
+                          for p in per_run])
+        folds.append({"fold": fold,
+                      "members": {p: score(rows, probs[i]) for i, p in enumerate(per_run)},
+                      "ensemble": score(rows, probs.mean(axis=0))})
+
+    def mean_auc(who: str, group: str, level: str) -> float | None:
+        values = [(f["ensemble"] if who == "ensemble" else f["members"][who])
+                  .get(group, {}).get(level, {}).get("auc") for f in folds]
+        clean = [v for v in values if v is not None and not np.isnan(v)]
+        return float(np.mean(clean)) if clean else None
+
+    groups = sorted({g for f in folds for g in f["ensemble"]})
+    summary = {who: {g: {lvl: mean_auc(who, g, lvl) for lvl in ("frame", "video")}
+                     for g in groups}
+               for who in [*per_run, "ensemble"]}
+    return {"folds": folds, "mean_over_folds": summary}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", type=Path,
+                        help="results files of examples/real_faces.py (two or more)")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON to write")
+    args = parser.parse_args(argv)
+    runs: dict[str, dict[str, Any]] = {}
+    for path in args.results:
+        try:
+            runs[str(path)] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            parser.error(f"cannot read results file {path}: {err}")
+    try:
+        scored = ensemble(runs)
+    except ValueError as err:
+        parser.error(str(err))
+    summary = {
+        **scored,
+        "members": {p: {"commit": r.get("commit"), "command": r.get("command")}
+                    for p, r in runs.items()},
+        "command": " ".join(["python", "examples/real_faces_ensemble.py",
+                             *(sys.argv[1:] if argv is None else argv)]),
+        "commit": machine(ROOT)["git_commit"],
+        "machine": machine(ROOT),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2))
+    print(f"{'run':<50} {'mean frame AUC':>15} " + " ".join(
+        f"{f['fold']:>9}" for f in scored["folds"]))
+    for who in [*runs, "ensemble"]:
+        aucs = [(f["ensemble"] if who == "ensemble" else f["members"][who])["all"]["frame"]["auc"]
+                for f in scored["folds"]]
+        mean = scored["mean_over_folds"][who]["all"]["frame"]
+        print(f"{who:<50} {100 * mean:>15.2f} " + " ".join(f"{100 * a:>9.2f}" for a in aucs))
+    print(f"wrote {args.out}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -267,6 +267,20 @@ def test_real_faces_ensemble_refuses_runs_that_do_not_match() -> None:
         ens.ensemble({"one": one, "two": {"results": {}}})
 
 
+def test_real_faces_ensemble_rebuilds_the_recorded_file(tmp_path: Path) -> None:
+    """The committed seed-ensemble file is what the script computes from the committed runs,
+    and its members score exactly as their own runs recorded."""
+    ens = load_example("real_faces_ensemble")
+    results = EXAMPLES.parent / "docs" / "results"
+    recorded = json.loads((results / "real_faces_seed_ensemble.json").read_text())
+    runs = {p: json.loads((EXAMPLES.parent / p).read_text()) for p in recorded["members"]}
+    scored = ens.ensemble(runs)
+    assert scored["mean_over_folds"] == recorded["mean_over_folds"]
+    for path, run in runs.items():
+        own = run["results"]["ffpp-mini"]
+        assert scored["mean_over_folds"][path]["all"]["frame"] == pytest.approx(own["frame"]["auc"])
+
+
 def test_video_detail_ranks_the_videos_detail_against_their_scores(tmp_path: Path) -> None:
     """``examples/video_detail.py`` on a made-up run: the detail of a sharp video is above a
     blurred one's, and scores that fall as detail rises give a Spearman rho of -1."""

@@ -104,14 +104,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scored = ensemble(runs)
     except ValueError as err:
         parser.error(str(err))
+    provenance = machine(ROOT)
     summary = {
         **scored,
         "members": {p: {"commit": r.get("commit"), "command": r.get("command")}
                     for p, r in runs.items()},
         "command": " ".join(["python", "examples/real_faces_ensemble.py",
                              *(sys.argv[1:] if argv is None else argv)]),
-        "commit": machine(ROOT)["git_commit"],
-        "machine": machine(ROOT),
+        "commit": provenance["git_commit"],
+        "machine": provenance,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))

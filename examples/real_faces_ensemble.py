@@ -4,11 +4,14 @@ Each results file of ``examples/real_faces.py`` keeps every test frame's fake pr
 fold. This script averages them over runs (the mean probability of each frame, "soft voting")
 and scores the average exactly as the runs were scored: frame- and video-level metrics of each
 fold's held-out original against its fakes, and per manipulation method. No model is trained or
-run: an ensemble of the recorded seeds costs nothing to measure.
+run: an ensemble of the recorded seeds costs nothing to measure. ``--plot`` draws every test
+frame's probability per video for each run and the ensemble
+(:func:`freqforensics.viz.plot_video_scores`): the per-video levels a pooled AUC hides.
 
     python examples/real_faces_ensemble.py docs/results/real_faces_nosida.json \\
         docs/results/real_faces_seed1.json docs/results/real_faces_seed2.json \\
-        --out docs/results/real_faces_seed_ensemble.json
+        --out docs/results/real_faces_seed_ensemble.json \\
+        --plot docs/figures/real_faces_seed_scores.png
 """
 
 from __future__ import annotations
@@ -88,11 +91,33 @@ def ensemble(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"folds": folds, "mean_over_folds": summary}
 
 
+def plot(runs: dict[str, dict[str, Any]], scored: dict[str, Any], path: Path) -> Any:
+    """Each test frame's probability per fold and video, for every member and the ensemble."""
+    from freqforensics.viz import plot_video_scores
+
+    per_run = {p: fold_predictions(r, p) for p, r in runs.items()}
+    columns: dict[str, list[dict[str, Any]]] = {Path(p).stem: [] for p in per_run}
+    columns["ensemble"] = []
+    for fold in (f["fold"] for f in scored["folds"]):
+        first = per_run[next(iter(per_run))][fold]
+        keys = sorted(first, key=lambda k: (first[k]["label"], k))  # the real video first
+        for key in keys:
+            video = f"{fold.removeprefix('fold-')}: {key[0].rsplit('/', 1)[-1]}"
+            probs = [per_run[p][fold][key]["fake_probability"] for p in per_run]
+            for name, prob in [*zip(columns, probs), ("ensemble", float(np.mean(probs)))]:
+                columns[name].append({"video_id": video, "label": first[key]["label"],
+                                      "fake_probability": prob})
+    title = "Fake probability per test video (fold: video), members and mean"
+    return plot_video_scores(columns, path=path, title=title)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path,
                         help="results files of examples/real_faces.py (two or more)")
     parser.add_argument("--out", type=Path, required=True, help="the JSON to write")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="also draw every test frame's probability per video (PNG)")
     args = parser.parse_args(argv)
     runs: dict[str, dict[str, Any]] = {}
     for path in args.results:
@@ -123,6 +148,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for f in scored["folds"]]
         mean = scored["mean_over_folds"][who]["all"]["frame"]
         print(f"{who:<50} {100 * mean:>15.2f} " + " ".join(f"{100 * a:>9.2f}" for a in aucs))
+    if args.plot is not None:
+        plot(runs, scored, args.plot)
+        print(f"wrote {args.plot}")
     print(f"wrote {args.out}")
     return summary
 

@@ -21,6 +21,7 @@ from freqforensics.functional.sida import STATISTICS
 __all__ = [
     "plot_roc",
     "plot_pr",
+    "plot_video_scores",
     "plot_sida_statistics",
     "plot_dct_energy",
     "plot_band_energy",
@@ -111,6 +112,74 @@ def plot_pr(
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(loc="lower left", fontsize=8)
     return _finish(fig, path)
+
+def plot_video_scores(
+    runs: dict[str, Sequence[dict[str, Any]]],
+    path: str | Path | None = None,
+    title: str = "Fake probability per video",
+) -> Any:
+    """Every frame's fake probability, one column per video, one colour per run.
+
+    Where an AUC pools the frames of several videos, this shows what it hides: the level each
+    video gets as a whole (a per-video offset) and which videos the runs agree on. A bar marks
+    each video's mean; the videos keep the order of their first frame in the first run.
+
+    Args:
+        runs: ``name -> predictions``, each prediction a dict with ``video_id``, ``label``
+            (0 real, 1 fake) and ``fake_probability`` (as in
+            :attr:`freqforensics.evaluation.Evaluation.predictions`).
+        path: where to save the figure, or ``None``.
+        title: the figure's title.
+
+    Raises:
+        ValueError: no runs, a run without predictions, or a prediction without those keys.
+
+    Example:
+        >>> from freqforensics.viz import plot_video_scores
+        >>> frames = [{"video_id": v, "label": y, "fake_probability": p}
+        ...           for v, y, p in [("a", 0, .2), ("a", 0, .3), ("b", 1, .7)]]
+        >>> fig = plot_video_scores({"seed 0": frames})
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        ['a (real)', 'b (fake)']
+    """
+    if not runs:
+        raise ValueError("runs must name at least one run, got none")
+    keys = ("video_id", "label", "fake_probability")
+    for name, rows in runs.items():
+        if not rows:
+            raise ValueError(f"runs[{name!r}] must hold predictions, got none")
+        bad = next((r for r in rows if not all(k in r for k in keys)), None)
+        if bad is not None:
+            raise ValueError(f"runs[{name!r}]: every prediction needs {', '.join(keys)}; got one "
+                             f"with {', '.join(sorted(bad))}")
+    videos: dict[str, int] = {}
+    for rows in runs.values():
+        for r in rows:
+            videos.setdefault(str(r["video_id"]), int(r["label"]))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(videos) + 1.5), 4.2))
+    width = 0.8 / len(runs)
+    rng = np.random.default_rng(0)  # the same jitter on every call
+    for k, (name, rows) in enumerate(runs.items()):
+        colour, legend = f"C{k % 10}", name
+        for i, video in enumerate(videos):
+            p = np.array([float(r["fake_probability"]) for r in rows
+                          if str(r["video_id"]) == video])
+            if p.size == 0:
+                continue
+            x = i - 0.4 + (k + 0.5) * width
+            ax.scatter(x + rng.uniform(-0.3, 0.3, p.size) * width, p, s=6, alpha=0.5,
+                       color=colour, label=legend)
+            legend = None  # one legend entry per run
+            ax.hlines(p.mean(), x - 0.45 * width, x + 0.45 * width, color=colour, lw=2)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    names = [f"{v} ({'fake' if label else 'real'})" for v, label in videos.items()]
+    ax.set_xticks(range(len(videos)), names, rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="fake probability", ylim=(-0.02, 1.2), title=title)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.legend(loc="upper center", ncol=min(4, len(runs)), fontsize=7, markerscale=2)
+    return _finish(fig, path)
+
 
 def _sida_block(vectors: Any, statistic: str, channel: str) -> np.ndarray:
     v = _np(vectors)

@@ -241,12 +241,13 @@ def _fold_run(fold: str, probs: list[float]) -> dict[str, Any]:
     return {"commit": "abc1234", "folds": [{"fold": fold, "predictions": predictions}]}
 
 
-def test_real_faces_ensemble_averages_the_members() -> None:
+def test_real_faces_ensemble_averages_the_members(tmp_path: Path) -> None:
     ens = load_example("real_faces_ensemble")
     # member 1 ranks the Face2Face frame below both reals, member 2 ranks Deepfakes below them;
     # their mean ranks both fakes above both reals
-    scored = ens.ensemble({"one": _fold_run("fold-x", [0.1, 0.2, 0.9, 0.05]),
-                           "two": _fold_run("fold-x", [0.1, 0.2, 0.05, 0.9])})
+    runs = {"one": _fold_run("fold-x", [0.1, 0.2, 0.9, 0.05]),
+            "two": _fold_run("fold-x", [0.1, 0.2, 0.05, 0.9])}
+    scored = ens.ensemble(runs)
     (fold,) = scored["folds"]
     assert fold["members"]["one"]["all"]["frame"]["auc"] == pytest.approx(0.5)
     assert fold["members"]["one"]["Deepfakes"]["frame"]["auc"] == 1.0
@@ -254,6 +255,13 @@ def test_real_faces_ensemble_averages_the_members() -> None:
     assert fold["ensemble"]["all"]["frame"]["auc"] == 1.0
     assert scored["mean_over_folds"]["ensemble"]["Face2Face"]["frame"] == 1.0
     assert scored["mean_over_folds"]["two"]["all"]["frame"] == pytest.approx(0.5)
+    need_module("matplotlib")
+    fig = ens.plot(runs, scored, tmp_path / "videos.png")
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["x: orig (real)", "x: a (fake)", "x: b (fake)"]  # the real first
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["one", "two",
+                                                                            "ensemble"]
+    assert (tmp_path / "videos.png").is_file()
 
 
 def test_real_faces_ensemble_refuses_runs_that_do_not_match() -> None:

@@ -39,6 +39,36 @@ def test_plot_roc(tmp_path: Path) -> None:
     _png(tmp_path / "roc.png")
 
 
+def _frames(video: str, label: int, probs: list[float]) -> list[dict[str, object]]:
+    return [{"video_id": video, "label": label, "fake_probability": p} for p in probs]
+
+
+def test_plot_video_scores(tmp_path: Path) -> None:
+    runs = {"a": _frames("real", 0, [0.1, 0.3]) + _frames("fake", 1, [0.8]),
+            # run b lacks the first video: its legend entry comes from the second
+            "b": _frames("fake", 1, [0.6, 0.7]) + _frames("other", 1, [0.9])}
+    fig = viz.plot_video_scores(runs, path=tmp_path / "videos.png")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["real (real)", "fake (fake)",
+                                                            "other (fake)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    # one mean bar per (run, video) present: a has 2 videos, b has 2
+    means = sorted(float(seg[0][1]) for c in ax.collections if hasattr(c, "get_segments")
+                   for seg in c.get_segments())
+    assert means == pytest.approx([0.2, 0.65, 0.8, 0.9])
+    _png(tmp_path / "videos.png")
+
+
+def test_plot_video_scores_bad_input() -> None:
+    with pytest.raises(ValueError, match="runs must name at least one run"):
+        viz.plot_video_scores({})
+    with pytest.raises(ValueError, match=r"runs\['a'\] must hold predictions"):
+        viz.plot_video_scores({"a": []})
+    with pytest.raises(ValueError, match=r"runs\['a'\]: every prediction needs video_id, "
+                       r"label, fake_probability; got one with label, video_id"):
+        viz.plot_video_scores({"a": [{"video_id": "v", "label": 0}]})
+
+
 @pytest.mark.parametrize("statistic", ["mean", "std", "skew", "kurt"])
 @pytest.mark.parametrize("channel", ["Y", "Cb", "Cr"])
 def test_plot_sida_statistics_lines(statistic: str, channel: str) -> None:

@@ -161,7 +161,8 @@ def plot_video_scores(
     width = 0.8 / len(runs)
     rng = np.random.default_rng(0)  # the same jitter on every call
     for k, (name, rows) in enumerate(runs.items()):
-        colour, legend = f"C{k % 10}", name
+        colour = f"C{k % 10}"
+        legend: str | None = name
         for i, video in enumerate(videos):
             p = np.array([float(r["fake_probability"]) for r in rows
                           if str(r["video_id"]) == video])

@@ -96,7 +96,9 @@ def plot(runs: dict[str, dict[str, Any]], scored: dict[str, Any], path: Path) ->
     from freqforensics.viz import plot_video_scores
 
     per_run = {p: fold_predictions(r, p) for p, r in runs.items()}
-    columns: dict[str, list[dict[str, Any]]] = {Path(p).stem: [] for p in per_run}
+    stems = [Path(p).stem for p in per_run]
+    names = stems if len(set(stems)) == len(stems) else list(per_run)  # stems may repeat
+    columns: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     columns["ensemble"] = []
     for fold in (f["fold"] for f in scored["folds"]):
         first = per_run[next(iter(per_run))][fold]

@@ -113,6 +113,7 @@ def plot_pr(
     ax.legend(loc="lower left", fontsize=8)
     return _finish(fig, path)
 
+
 def plot_video_scores(
     runs: dict[str, Sequence[dict[str, Any]]],
     path: str | Path | None = None,
@@ -122,7 +123,7 @@ def plot_video_scores(
 
     Where an AUC pools the frames of several videos, this shows what it hides: the level each
     video gets as a whole (a per-video offset) and which videos the runs agree on. A bar marks
-    each video's mean; the videos keep the order of their first frame in the first run.
+    each video's mean; the videos are in the order they first appear (the first run first).
 
     Args:
         runs: ``name -> predictions``, each prediction a dict with ``video_id``, ``label``

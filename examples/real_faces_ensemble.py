@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from freqforensics.evaluation import quiet_metrics
+from freqforensics.evaluation import method_metrics, quiet_metrics
 from freqforensics.provenance import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,11 +44,37 @@ def score(predictions: list[dict[str, Any]], probs: np.ndarray) -> dict[str, Any
     """Metrics of one fold: all its frames, then the original against each method alone."""
     ids = [p["video_id"] for p in predictions]
     labels = np.array([p["label"] for p in predictions])
-    out: dict[str, Any] = {"all": quiet_metrics(ids, labels, probs)}
-    for method in sorted({p["method"] for p in predictions if p["label"] == 1}):
-        keep = np.array([p["label"] == 0 or p["method"] == method for p in predictions])
-        out[method] = quiet_metrics([i for i, k in zip(ids, keep) if k], labels[keep], probs[keep])
+    methods = [p["method"] for p in predictions]
+    return {"all": quiet_metrics(ids, labels, probs),
+            **method_metrics(ids, labels, probs, methods)}
+
+
+def aligned(runs: dict[str, dict[str, Any]]) -> list[tuple[str, list[dict], np.ndarray]]:
+    """``(fold, frames, probs)`` per fold: the first run's test frames, real first, and the
+    fake probability each run gave them, ``(runs, frames)``.
+
+    Raises:
+        ValueError: fewer than two runs, or runs whose folds or test frames differ.
+    """
+    if len(runs) < 2:
+        raise ValueError(f"runs must hold at least 2 results files, got {len(runs)}")
+    per_run = {path: fold_predictions(run, path) for path, run in runs.items()}
+    first, *_ = per_run
+    out = []
+    for fold, frames in per_run[first].items():
+        keys = sorted(frames, key=lambda k: (frames[k]["label"], k))
+        for path, preds in per_run.items():
+            if sorted(preds.get(fold, {})) != sorted(keys):
+                raise ValueError(f"{path}: fold {fold!r} does not hold the test frames of "
+                                 f"{first} ({len(keys)} frames): the runs must share their crops")
+        probs = np.array([[preds[fold][k]["fake_probability"] for k in keys]
+                          for preds in per_run.values()])
+        out.append((fold, [frames[k] for k in keys], probs))
     return out
+
+
+def _scores(fold: dict[str, Any], who: str) -> dict[str, Any]:
+    return fold["ensemble"] if who == "ensemble" else fold["members"][who]
 
 
 def ensemble(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -60,55 +86,36 @@ def ensemble(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     Raises:
         ValueError: fewer than two runs, or runs whose folds or test frames differ.
     """
-    if len(runs) < 2:
-        raise ValueError(f"runs must hold at least 2 results files, got {len(runs)}")
-    per_run = {path: fold_predictions(run, path) for path, run in runs.items()}
-    first, *_ = per_run
-    folds: list[dict[str, Any]] = []
-    for fold, frames in per_run[first].items():
-        keys = sorted(frames)
-        for path, preds in per_run.items():
-            if sorted(preds.get(fold, {})) != keys:
-                raise ValueError(f"{path}: fold {fold!r} does not hold the test frames of "
-                                 f"{first} ({len(keys)} frames): the runs must share their crops")
-        rows = [frames[k] for k in keys]
-        probs = np.array([[per_run[p][fold][k]["fake_probability"] for k in keys]
-                          for p in per_run])
-        folds.append({"fold": fold,
-                      "members": {p: score(rows, probs[i]) for i, p in enumerate(per_run)},
-                      "ensemble": score(rows, probs.mean(axis=0))})
+    folds = [{"fold": fold,
+              "members": {p: score(rows, probs[i]) for i, p in enumerate(runs)},
+              "ensemble": score(rows, probs.mean(axis=0))}
+             for fold, rows, probs in aligned(runs)]
 
     def mean_auc(who: str, group: str, level: str) -> float | None:
-        values = [(f["ensemble"] if who == "ensemble" else f["members"][who])
-                  .get(group, {}).get(level, {}).get("auc") for f in folds]
+        values = [_scores(f, who).get(group, {}).get(level, {}).get("auc") for f in folds]
         clean = [v for v in values if v is not None and not np.isnan(v)]
         return float(np.mean(clean)) if clean else None
 
     groups = sorted({g for f in folds for g in f["ensemble"]})
     summary = {who: {g: {lvl: mean_auc(who, g, lvl) for lvl in ("frame", "video")}
                      for g in groups}
-               for who in [*per_run, "ensemble"]}
+               for who in [*runs, "ensemble"]}
     return {"folds": folds, "mean_over_folds": summary}
 
 
-def plot(runs: dict[str, dict[str, Any]], scored: dict[str, Any], path: Path) -> Any:
+def plot(runs: dict[str, dict[str, Any]], path: Path) -> Any:
     """Each test frame's probability per fold and video, for every member and the ensemble."""
     from freqforensics.viz import plot_video_scores
 
-    per_run = {p: fold_predictions(r, p) for p, r in runs.items()}
-    stems = [Path(p).stem for p in per_run]
-    names = stems if len(set(stems)) == len(stems) else list(per_run)  # stems may repeat
-    columns: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    columns["ensemble"] = []
-    for fold in (f["fold"] for f in scored["folds"]):
-        first = per_run[next(iter(per_run))][fold]
-        keys = sorted(first, key=lambda k: (first[k]["label"], k))  # the real video first
-        for key in keys:
-            video = f"{fold.removeprefix('fold-')}: {key[0].rsplit('/', 1)[-1]}"
-            probs = [per_run[p][fold][key]["fake_probability"] for p in per_run]
-            for name, prob in [*zip(columns, probs), ("ensemble", float(np.mean(probs)))]:
-                columns[name].append({"video_id": video, "label": first[key]["label"],
-                                      "fake_probability": prob})
+    stems = [Path(p).stem for p in runs]
+    names = stems if len(set(stems)) == len(stems) else list(runs)  # stems may repeat
+    columns: dict[str, list[dict[str, Any]]] = {name: [] for name in [*names, "ensemble"]}
+    for fold, rows, probs in aligned(runs):
+        for j, row in enumerate(rows):
+            video = f"{fold.removeprefix('fold-')}: {row['video_id'].rsplit('/', 1)[-1]}"
+            for name, prob in zip(columns, [*probs[:, j], probs[:, j].mean()]):
+                columns[name].append({"video_id": video, "label": row["label"],
+                                      "fake_probability": float(prob)})
     title = "Fake probability per test video (fold: video), members and mean"
     return plot_video_scores(columns, path=path, title=title)
 
@@ -146,12 +153,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{'run':<50} {'mean frame AUC':>15} " + " ".join(
         f"{f['fold']:>9}" for f in scored["folds"]))
     for who in [*runs, "ensemble"]:
-        aucs = [(f["ensemble"] if who == "ensemble" else f["members"][who])["all"]["frame"]["auc"]
-                for f in scored["folds"]]
+        aucs = [_scores(f, who)["all"]["frame"]["auc"] for f in scored["folds"]]
         mean = scored["mean_over_folds"][who]["all"]["frame"]
         print(f"{who:<50} {100 * mean:>15.2f} " + " ".join(f"{100 * a:>9.2f}" for a in aucs))
     if args.plot is not None:
-        plot(runs, scored, args.plot)
+        plot(runs, args.plot)
         print(f"wrote {args.plot}")
     print(f"wrote {args.out}")
     return summary

@@ -24,7 +24,7 @@ import torch
 from freqforensics._io import atomic_write
 from freqforensics.inference import Detector, model_input_size
 
-__all__ = ["Evaluation", "evaluate", "quiet_metrics"]
+__all__ = ["Evaluation", "evaluate", "method_metrics", "quiet_metrics"]
 
 _GROUPINGS = ("dataset", "method")
 
@@ -36,6 +36,36 @@ def quiet_metrics(ids: Any, labels: Any, probs: Any) -> dict[str, dict[str, floa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return evaluate_predictions(ids, labels, probs)
+
+
+def method_metrics(
+    ids: Sequence[str], labels: Any, probs: Any, methods: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each manipulation method's fake frames against all the real frames, as :func:`quiet_metrics`.
+
+    Args:
+        ids: video id of each frame.
+        labels: 0 (real) or 1 (fake) per frame.
+        probs: fake probability per frame.
+        methods: manipulation method of each frame (ignored for the real frames).
+
+    Returns:
+        ``method -> {"frame": metrics, "video": metrics}``, in sorted method order.
+
+    Example:
+        >>> from freqforensics.evaluation import method_metrics
+        >>> out = method_metrics(["r", "a", "b"], [0, 1, 1], [0.5, 0.9, 0.1],
+        ...                      ["original", "Deepfakes", "Face2Face"])
+        >>> {m: out[m]["frame"]["auc"] for m in out}
+        {'Deepfakes': 1.0, 'Face2Face': 0.0}
+    """
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    real = labels == 0
+    out = {}
+    for method in sorted({m for m, y in zip(methods, labels) if y == 1}):
+        keep = real | np.array([m == method for m in methods])
+        out[method] = quiet_metrics([i for i, k in zip(ids, keep) if k], labels[keep], probs[keep])
+    return out
 
 
 @dataclass
@@ -225,13 +255,9 @@ def _method_groups(
     result: Evaluation, name: str, path: str, rows: Sequence[Any], ids: list[str],
     labels: np.ndarray, probs: np.ndarray,
 ) -> None:
-    methods = sorted({r.method for r in rows if r.label == 1})
-    real = np.array([r.label == 0 for r in rows])
-    if len(methods) < 2 and not real.any():
+    fakes = {r.method for r in rows if r.label == 1}
+    if len(fakes) < 2 and not any(r.label == 0 for r in rows):
         return
-    for method in methods:
-        keep = real | np.array([r.method == method for r in rows])
-        result.groups[f"{name}: {method}"] = {
-            "manifest": path,
-            **quiet_metrics([i for i, k in zip(ids, keep) if k], labels[keep], probs[keep]),
-        }
+    methods = [r.method for r in rows]
+    for method, metrics in method_metrics(ids, labels, probs, methods).items():
+        result.groups[f"{name}: {method}"] = {"manifest": path, **metrics}

@@ -256,7 +256,7 @@ def test_real_faces_ensemble_averages_the_members(tmp_path: Path) -> None:
     assert scored["mean_over_folds"]["ensemble"]["Face2Face"]["frame"] == 1.0
     assert scored["mean_over_folds"]["two"]["all"]["frame"] == pytest.approx(0.5)
     need_module("matplotlib")
-    fig = ens.plot(runs, scored, tmp_path / "videos.png")
+    fig = ens.plot(runs, tmp_path / "videos.png")
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert ticks == ["x: orig (real)", "x: a (fake)", "x: b (fake)"]  # the real first
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["one", "two",
@@ -275,7 +275,7 @@ def test_real_faces_ensemble_refuses_runs_that_do_not_match() -> None:
         ens.ensemble({"one": one, "two": {"results": {}}})
 
 
-def test_real_faces_ensemble_rebuilds_the_recorded_file(tmp_path: Path) -> None:
+def test_real_faces_ensemble_rebuilds_the_recorded_file() -> None:
     """The committed seed-ensemble file is what the script computes from the committed runs,
     and its members score exactly as their own runs recorded."""
     ens = load_example("real_faces_ensemble")

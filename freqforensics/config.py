@@ -106,6 +106,9 @@ class DataSection:
         h264_crf: ``[low, high]`` of that CRF.
         quality_p: pseudo-fake training: probability that a real face and its fake are both
             softened or sharpened alike (:meth:`~freqforensics.data.PseudoFakeDataset.quality`).
+        local_p: SBI pseudo-fakes: probability that a fake blends one part of the face
+            (mouth, lower face, eyes or nose) instead of the whole face
+            (:meth:`~freqforensics.data.PseudoFakeDataset.region`).
         real_repeat: list each real frame this many times (FF++ has four fakes per real).
         train_samples: embedded source: fresh samples per training epoch.
         val_samples: embedded source: validation samples.
@@ -124,6 +127,7 @@ class DataSection:
     h264_p: float = 0.0
     h264_crf: list[int] = field(default_factory=lambda: [18, 40])
     quality_p: float = 0.0
+    local_p: float = 0.0
     real_repeat: int = 4
     train_samples: int = 1024
     val_samples: int = 256
@@ -140,8 +144,9 @@ class DataSection:
             )
         if not 0 <= self.h264_p <= 1:
             raise ValueError(f"data.h264_p must be in [0, 1], got {self.h264_p!r}")
-        if not 0 <= self.quality_p <= 1:
-            raise ValueError(f"data.quality_p must be in [0, 1], got {self.quality_p!r}")
+        for name in ("quality_p", "local_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)!r}")
         crf = self.h264_crf
         if len(crf) != 2 or not 0 <= crf[0] <= crf[1] <= 51:
             raise ValueError(f"data.h264_crf must be [low, high] with 0 <= low <= high <= 51, "

@@ -109,6 +109,9 @@ def test_config_overrides_are_typed_and_errors_name_the_key(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="data.h264_p must be in \\[0, 1\\], got 1.5"):
         load_config(overrides=["data.h264_p=1.5"])
     assert load_config(overrides=["data.quality_p=0.5"]).data.quality_p == 0.5
+    assert load_config(overrides=["data.local_p=0.5"]).data.local_p == 0.5
+    with pytest.raises(ValueError, match="data.local_p must be in \\[0, 1\\], got 2.0"):
+        load_config(overrides=["data.local_p=2.0"])
     with pytest.raises(ValueError, match="data.quality_p must be in \\[0, 1\\], got -0.5"):
         load_config(overrides=["data.quality_p=-0.5"])
     bad = tmp_path / "bad.yaml"

@@ -25,6 +25,7 @@ from freqforensics.data.landmarks import face_landmarks, landmark_hull_mask, sav
 from freqforensics.data.pseudo import PseudoFakeDataset
 from freqforensics.data.sbi import (
     BLEND_RATIOS,
+    LOCAL_REGIONS,
     _face_template,
     detect_photo_faces,
     landmarks_fit,
@@ -128,6 +129,41 @@ def test_sbi_mask_normalised_and_near_the_hull() -> None:
         mask = sbi_mask(pts, (128, 128), np.random.default_rng(s))
         assert mask.max() == pytest.approx(1.0) and mask[64, 64] > 0.5
         assert outside_hull[mask > 0].max() <= 0.4 * np.ptp(pts, axis=0).max()
+
+
+@pytest.mark.parametrize("region", sorted(LOCAL_REGIONS))
+def test_local_mask_stays_near_its_part_of_the_face(region: str) -> None:
+    """A local blend's mask covers its part of the face and less than the whole-face mask;
+    most of its weight lies nearer that part's landmarks than any other part's."""
+    pts = _face_template(128)
+    part = landmark_hull_mask(np.resize(pts[list(LOCAL_REGIONS[region])], (68, 2)), (128, 128))
+    outside_part = distance_transform_edt(part == 0)
+    size = float(np.ptp(pts, axis=0).max())
+    cx, cy = np.rint(pts[list(LOCAL_REGIONS[region])].mean(axis=0)).astype(int)
+    for s in range(6):
+        local = sbi_mask(pts, (128, 128), np.random.default_rng(s), region=region)
+        whole = sbi_mask(pts, (128, 128), np.random.default_rng(s))
+        assert local.max() > 0.9 and local[cy, cx] > 0.3
+        assert (local > 0.5).sum() < (whole > 0.5).sum()
+        assert outside_part[local > 0].max() <= 0.4 * size
+        assert (local * (outside_part < 0.15 * size)).sum() > 0.6 * local.sum()
+
+
+def test_local_blend_changes_only_its_part(face: tuple[np.ndarray, np.ndarray]) -> None:
+    """On a real face, a mouth blend leaves the eyes as they are, and the reverse."""
+    crop, lm = face
+    eyes = landmark_hull_mask(np.resize(lm[36:48], (68, 2)), crop.shape) > 0
+    mouth = landmark_hull_mask(np.resize(lm[48:68], (68, 2)), crop.shape) > 0
+    for s in SEEDS:
+        real, fake, mask = self_blend_pair(crop, lm, np.random.default_rng(s), region="mouth")
+        assert np.array_equal(fake[mask == 0], real[mask == 0])
+        assert mask[eyes].max() == 0 and mask[mouth].mean() > 0.1
+        _, _, mask = self_blend_pair(crop, lm, np.random.default_rng(s), region="eyes")
+        assert mask[mouth].max() == 0 and mask[eyes].mean() > 0.1
+    with pytest.raises(ValueError, match="region must be None or one of .*got 'ears'"):
+        self_blend_pair(crop, lm, np.random.default_rng(0), region="ears")
+    with pytest.raises(ValueError, match="region must be None or one of .*got 3"):
+        sbi_mask(lm, crop.shape[:2], np.random.default_rng(0), region=3)  # type: ignore[arg-type]
 
 
 def test_landmarks_fit() -> None:
@@ -354,6 +390,29 @@ def test_detail_step_is_one_change_per_pair_for_real_and_fake(face_manifest: Pat
     assert PseudoFakeDataset(face_manifest, "train", image_size=64).quality(0) is None
 
 
+def test_local_p_draws_local_blends_per_pair_and_epoch(face_manifest: Path) -> None:
+    """``local_p``: the fake of a pair blends one part of the face with that probability,
+    every part occurs, and the pair's mask is that part's; 0 keeps the reference's masks."""
+    ds = PseudoFakeDataset(face_manifest, "train", image_size=64, augment=False, local_p=0.5)
+    whole = PseudoFakeDataset(face_manifest, "train", image_size=64, augment=False)
+    regions = []
+    for epoch in range(40):
+        ds.set_epoch(epoch)
+        whole.set_epoch(epoch)
+        regions.append(ds.region(0))
+        real, fake, mask = ds.pair(0)
+        assert np.array_equal(fake[mask == 0], real[mask == 0])
+        expected = whole.pair(0)[2]
+        if regions[-1] is None:  # the same draws as without local blends
+            assert np.array_equal(mask, expected)
+        else:
+            assert (mask > 0).sum() < (expected > 0).sum() or not np.array_equal(mask, expected)
+        assert whole.region(0) is None
+    assert set(regions) == {None, *LOCAL_REGIONS}
+    assert 10 <= regions.count(None) <= 30
+    assert "local_p=0.5" in repr(ds)
+
+
 def test_soften_and_sharpen_change_the_detail() -> None:
     """``soften`` removes high frequencies (less than a same-size crop keeps), ``sharpen`` adds
     them, both keep the shape; a crop no larger than ``side`` is left as it is."""
@@ -381,6 +440,7 @@ def test_soften_and_sharpen_change_the_detail() -> None:
     ("kwargs", "match"),
     [
         ({"quality_p": 1.5}, "quality_p must be a number in \\[0, 1\\], got 1.5"),
+        ({"local_p": -0.5}, "local_p must be a number in \\[0, 1\\], got -0.5"),
         ({"method": "poisson"}, "method must be one of \\['sbi', 'ellipse'\\], got 'poisson'"),
         ({"jpeg_p": 1.5}, "jpeg_p must be a number in \\[0, 1\\], got 1.5"),
         ({"swap_p": -1}, "swap_p must be a number in \\[0, 1\\], got -1"),

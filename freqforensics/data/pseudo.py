@@ -50,6 +50,7 @@ from freqforensics.data.dataset import load_rows, prepare_crop
 from freqforensics.data.landmarks import LANDMARKS_SUFFIX, landmarks_path, load_landmarks
 from freqforensics.data.manifest import ManifestRow
 from freqforensics.data.sbi import (
+    LOCAL_REGIONS,
     PhotoFace,
     _blend,
     _pick_target,
@@ -129,6 +130,10 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             video with little detail fake and a sharp fake real).
         swap_p: probability that SBI alters the target instead of the source (the
             reference: 0.5).
+        local_p: probability that an SBI fake blends one part of the face
+            (:data:`~freqforensics.data.sbi_masks.LOCAL_REGIONS`, drawn uniformly) instead
+            of the whole face; 0 by default (an addition to the reference, after SLADD:
+            reenactments such as NeuralTextures re-render the mouth alone).
 
     Each item has the keys of :class:`~freqforensics.data.FrameDataset`: ``image`` float32
     :math:`(3, S, S)` in [0, 1], ``sida`` float32 :math:`(2304,)` of the (blended,
@@ -169,6 +174,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         h264_p: float = 0.0,
         h264_crf: tuple[int, int] = (18, 40),
         quality_p: float = 0.0,
+        local_p: float = 0.0,
     ) -> None:
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
@@ -181,7 +187,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.method = check_choice(method, "method", METHODS)
         self.augment = split == "train" if augment is None else bool(augment)
         probabilities = {"flip_p": flip_p, "swap_p": swap_p, "h264_p": h264_p,
-                         "quality_p": quality_p}
+                         "quality_p": quality_p, "local_p": local_p}
         probabilities["jpeg_p"] = (0.5 if self.augment else 0.0) if jpeg_p is None else jpeg_p
         for name, value in probabilities.items():
             if (
@@ -228,6 +234,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.jpeg_p = float(probabilities["jpeg_p"])
         self.h264_p = float(probabilities["h264_p"])
         self.quality_p = float(probabilities["quality_p"])
+        self.local_p = float(probabilities["local_p"])
         self.epoch = 0
         self.sida = SIDA()
         self._has_landmarks = [
@@ -275,7 +282,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
 
     def _rng(self, pair: int, stream: int) -> np.random.Generator:
         # streams: 0 flip, 1 ellipse blend / SBI alteration, 2 jitter, 3 JPEG, 4 SBI blend,
-        # 5 H.264, 6 detail
+        # 5 H.264, 6 detail, 7 SBI region
         epoch = self.epoch if self.fresh_every_epoch else 0
         return np.random.default_rng([self.seed, epoch, pair, stream])
 
@@ -337,8 +344,26 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             fake, mask = make_pseudo_fake(crop, self._rng(pair, 1), self.central)
             return crop, fake, mask
         target, source = _pick_target(crop, self._rng(pair, 1), self.swap_p)
-        fake, mask = _blend(target, source, landmarks.astype(np.float64), self._rng(pair, 4))
+        fake, mask = _blend(target, source, landmarks.astype(np.float64), self._rng(pair, 4),
+                            self.region(pair))
         return target, fake, mask
+
+    def region(self, pair: int) -> str | None:
+        """Part of the face that pair ``pair``'s SBI fake blends at the current epoch.
+
+        ``None`` for the whole face (the reference), else a key of
+        :data:`~freqforensics.data.sbi_masks.LOCAL_REGIONS` (with probability ``local_p``).
+
+        Args:
+            pair: index of the real face, in ``[0, len(self) // 2)``.
+        """
+        self._check_pair(pair)
+        if self.local_p == 0:
+            return None
+        rng = self._rng(pair, 7)
+        if rng.random() >= self.local_p:
+            return None
+        return list(LOCAL_REGIONS)[int(rng.integers(len(LOCAL_REGIONS)))]
 
     def _real(self, pair: int) -> np.ndarray:
         """The real item's crop: :meth:`pair`'s ``real`` without building the fake."""
@@ -441,7 +466,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             f"{type(self).__name__}(real_faces={len(self.rows)}, photos={photos}, "
             f"split={self.split!r}, method={self.method!r}, image_size={self.image_size}, "
             f"seed={self.seed}, augment={self.augment}, jpeg_p={self.jpeg_p}, "
-            f"h264_p={self.h264_p}, quality_p={self.quality_p}, "
+            f"h264_p={self.h264_p}, quality_p={self.quality_p}, local_p={self.local_p}, "
             f"ellipse_fallbacks={len(self.ellipse_pairs)})"
         )
 

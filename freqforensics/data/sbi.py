@@ -67,13 +67,20 @@ import numpy as np
 
 from freqforensics.data._sbi_checks import _check_crop, _check_landmarks, _check_rng
 from freqforensics.data._sbi_checks import _face_template as _face_template  # tests, examples
-from freqforensics.data.sbi_masks import HULL_VARIANTS, _sbi_mask, sbi_mask
+from freqforensics.data.sbi_masks import (
+    HULL_VARIANTS,
+    LOCAL_REGIONS,
+    _check_region,
+    _sbi_mask,
+    sbi_mask,
+)
 from freqforensics.data.sbi_photos import PhotoFace, detect_photo_faces
 from freqforensics.data.sbi_transforms import _Affine, source_transform
 
 __all__ = [
     "BLEND_RATIOS",
     "HULL_VARIANTS",
+    "LOCAL_REGIONS",
     "PhotoFace",
     "detect_photo_faces",
     "self_blend",
@@ -115,12 +122,16 @@ def landmarks_fit(landmarks: np.ndarray | None, shape: tuple[int, ...]) -> bool:
 
 
 def _blend(
-    target: np.ndarray, source: np.ndarray, lm: np.ndarray, rng: np.random.Generator
+    target: np.ndarray,
+    source: np.ndarray,
+    lm: np.ndarray,
+    rng: np.random.Generator,
+    region: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``randaffine`` + ``dynamic_blend``: move the source, build the mask, blend."""
     affine = _Affine.draw(lm, rng)
     moved = affine.image(source)
-    mask = _sbi_mask(lm, target.shape[:2], affine, rng)
+    mask = _sbi_mask(lm, target.shape[:2], affine, rng, region)
     mask *= np.float32(BLEND_RATIOS[int(rng.integers(len(BLEND_RATIOS)))])
     base = target.astype(np.float32)
     m = mask[:, :, None]
@@ -182,7 +193,11 @@ def self_blend(
 
 
 def self_blend_pair(
-    crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, swap_p: float = 0.5
+    crop: np.ndarray,
+    landmarks: np.ndarray,
+    rng: np.random.Generator,
+    swap_p: float = 0.5,
+    region: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The reference's ``self_blending``: ``(real, fake, mask)`` from one real face crop.
 
@@ -196,6 +211,9 @@ def self_blend_pair(
         landmarks: :math:`(68, 2)` ``(x, y)`` in crop pixels.
         rng: the generator that draws every parameter.
         swap_p: probability of altering the target instead of the source, in [0, 1].
+        region: ``None`` (the reference's whole-face masks) or a key of
+            :data:`~freqforensics.data.sbi_masks.LOCAL_REGIONS`: a local blend of that part
+            of the face (:func:`sbi_mask`).
 
     Returns:
         ``(real, fake, mask)``: ``uint8`` :math:`(H, W, 3)` twice and float32 :math:`(H, W)`.
@@ -212,6 +230,7 @@ def self_blend_pair(
     rng = _check_rng(rng)
     if isinstance(swap_p, bool) or not isinstance(swap_p, (int, float)) or not 0 <= swap_p <= 1:
         raise ValueError(f"swap_p must be a number in [0, 1], got {swap_p!r}")
+    region = _check_region(region)
     target, source = _pick_target(crop, rng, float(swap_p))
-    fake, mask = _blend(target, source, lm, rng)
+    fake, mask = _blend(target, source, lm, rng, region)
     return target, fake, mask

@@ -18,10 +18,19 @@ from freqforensics.data._sbi_checks import _face_template as _face_template  # t
 from freqforensics.data.landmarks import NUM_LANDMARKS, landmark_hull_mask
 from freqforensics.data.sbi_transforms import _Affine, _reference_frame
 
-__all__ = ["HULL_VARIANTS", "sbi_mask"]
+__all__ = ["HULL_VARIANTS", "LOCAL_REGIONS", "sbi_mask"]
 
 #: The hull variants of the reference's ``random_get_hull``, drawn uniformly.
 HULL_VARIANTS = ("dfl_full", "extended", "components", "facehull")
+#: Parts of the face for local blends (not in the reference; SLADD, Chen et al., CVPR 2022,
+#: blends such regions): the landmark indices whose hull is the region. ``lower_face`` spans
+#: the nose to the chin, the region a reenactment (Face2Face, NeuralTextures) re-renders.
+LOCAL_REGIONS: dict[str, tuple[int, ...]] = {
+    "mouth": tuple(range(48, 68)),
+    "lower_face": tuple(range(3, 14)) + tuple(range(29, 36)),
+    "eyes": tuple(range(17, 27)) + tuple(range(36, 48)),
+    "nose": tuple(range(27, 36)),
+}
 _GRID = (192, 257)  # get_blend_mask: the mask is resized to 192-256 pixels per side
 _KERNELS = np.arange(5, 26, 2)  # get_blend_mask: random.randrange(5, 26, 2)
 _DILATE = np.array([1, 3, 3, 5, 5])  # random_erode_dilate: randint(1, 5), made odd
@@ -73,20 +82,27 @@ def _odd(rng: np.random.Generator, choices: np.ndarray) -> int:
 
 
 def _sbi_mask(
-    lm: np.ndarray, shape: tuple[int, int], affine: _Affine | None, rng: np.random.Generator
+    lm: np.ndarray,
+    shape: tuple[int, int],
+    affine: _Affine | None,
+    rng: np.random.Generator,
+    region: str | None = None,
 ) -> np.ndarray:
     from PIL import Image
     from scipy.ndimage import gaussian_filter, map_coordinates, maximum_filter, minimum_filter
 
     h, w = shape
-    variant = HULL_VARIANTS[int(rng.integers(len(HULL_VARIANTS)))]
+    variant = HULL_VARIANTS[int(rng.integers(len(HULL_VARIANTS)))] if region is None else None
     size_h, size_w = rng.integers(*_GRID, size=2)
     frame_w, frame_h = _reference_frame(lm)
     gw = int(np.clip(round(w * size_w / frame_w), 16, 1024))
     gh = int(np.clip(round(h * size_h / frame_h), 16, 1024))
     pts = affine.points(lm, shape) if affine is not None else lm
     grid_pts = (pts + 0.5) * np.array([gw / w, gh / h]) - 0.5
-    hull = _hull_variant(grid_pts, (gh, gw), variant)
+    if variant is not None:
+        hull = _hull_variant(grid_pts, (gh, gw), variant)
+    else:  # a local blend: the hull of one part of the face
+        hull = _hull(grid_pts[list(LOCAL_REGIONS[str(region)])], (gh, gw))
     # elastic deformation (randaffine's ElasticTransform on the mask)
     noise = rng.uniform(-1, 1, (2, gh, gw))
     dx = gaussian_filter(noise[0], _ELASTIC_SIGMA) * _ELASTIC_ALPHA
@@ -94,8 +110,9 @@ def _sbi_mask(
     yy, xx = np.mgrid[0:gh, 0:gw]
     warped = map_coordinates(hull, [yy + dy, xx + dx], order=1, mode="mirror") >= 0.5
     mask = (warped if warped.any() else hull > 0.5).astype(np.float32)
-    # erode (get_blend_mask's first blur + threshold) or dilate (random_erode_dilate)
-    if rng.random() < 0.5:
+    # erode (get_blend_mask's first blur + threshold) or dilate (random_erode_dilate); a
+    # part of the face is only dilated: the reference's erosions (5-25 pixels) would empty it
+    if rng.random() < 0.5 and variant is not None:
         eroded = minimum_filter(mask, size=_odd(rng, _KERNELS), mode="nearest")
         mask = eroded if eroded.max() > 0 else mask
     else:
@@ -109,18 +126,25 @@ def _sbi_mask(
     return np.clip(np.asarray(full, dtype=np.float32), 0.0, 1.0)
 
 
-def sbi_mask(landmarks: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def sbi_mask(
+    landmarks: np.ndarray,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    region: str | None = None,
+) -> np.ndarray:
     """The reference's blend mask for a face, before the blend ratio (no source move).
 
     A hull variant of the landmarks (:data:`HULL_VARIANTS`), elastically deformed, eroded or
     dilated, Gaussian-blurred and normalised to a maximum of 1, built on a 192-256 pixel grid
     over the reference's crop frame and resized to ``shape`` (see the notes of
-    :mod:`freqforensics.data.sbi`).
+    :mod:`freqforensics.data.sbi`). With ``region``, the hull is that of one part of the
+    face (:data:`LOCAL_REGIONS`) instead, processed the same way: a local blend.
 
     Args:
         landmarks: :math:`(68, 2)` ``(x, y)`` in the pixels of the image of ``shape``.
         shape: ``(H, W)``, each at least 16.
         rng: the generator that draws every parameter.
+        region: ``None`` (the whole face, the reference) or a key of :data:`LOCAL_REGIONS`.
 
     Returns:
         float32 :math:`(H, W)` in [0, 1], maximum 1.
@@ -141,4 +165,10 @@ def sbi_mask(landmarks: np.ndarray, shape: tuple[int, int], rng: np.random.Gener
         raise ValueError(f"shape must be (H, W) with H, W >= 16, got {shape!r}")
     h, w = int(shape[0]), int(shape[1])
     lm = _check_landmarks(landmarks, (h, w))
-    return _sbi_mask(lm, (h, w), None, rng)
+    return _sbi_mask(lm, (h, w), None, rng, _check_region(region))
+
+
+def _check_region(region: object) -> str | None:
+    if region is not None and region not in LOCAL_REGIONS:
+        raise ValueError(f"region must be None or one of {sorted(LOCAL_REGIONS)}, got {region!r}")
+    return region  # type: ignore[return-value]

@@ -41,6 +41,11 @@ Where this library differs from the reference, and why:
   comes from the RGB shift and the brightness/contrast.
 - **No retry.** The reference draws another image when a blend fails; a mask emptied by the
   erosion keeps its un-eroded hull instead, so every item is defined by its seed.
+- **Local blends (an addition, off by default).** With ``region`` (the data set's
+  ``local_p``) the mask is the hull of one part of the face (:data:`LOCAL_REGIONS`: mouth,
+  lower face, eyes, nose) instead of the whole face, as SLADD (Chen et al., CVPR 2022) blends
+  regions; it is deformed, dilated and blurred like the others but never eroded, which would
+  empty it.
 - **No box matching or re-cropping.** The reference picks the RetinaFace box with the largest
   IoU with the landmark box (``IoUfrom2bboxes``) and cuts the final image around it with random
   margins; here the crop is the FaceForensics++ box of the same dlib face the landmarks were

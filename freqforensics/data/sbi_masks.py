@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from freqforensics._checks import check_choice
 from freqforensics.data._sbi_checks import _check_landmarks, _check_rng
 from freqforensics.data._sbi_checks import _face_template as _face_template  # the examples
 from freqforensics.data.landmarks import NUM_LANDMARKS, landmark_hull_mask
@@ -169,6 +170,5 @@ def sbi_mask(
 
 
 def _check_region(region: object) -> str | None:
-    if region is not None and region not in LOCAL_REGIONS:
-        raise ValueError(f"region must be None or one of {sorted(LOCAL_REGIONS)}, got {region!r}")
-    return region  # type: ignore[return-value]
+    """``None`` (the whole face) or a key of :data:`LOCAL_REGIONS`."""
+    return None if region is None else check_choice(region, "region", list(LOCAL_REGIONS))

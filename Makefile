@@ -44,7 +44,7 @@ demo: $(STAMP)
 demo-ablation: $(STAMP)
 	$(BIN)/python examples/train_sfcl_hcmf.py --config configs/cpu-demo.yaml --out runs/demo-ablation --ablations
 
-## make real-faces: SBI on real faces only, leave-one-video-out on ../shared/data (about 35 min)
+## make real-faces: SBI on real faces only, leave-one-video-out on ../shared/data (35-62 min on 2 cores)
 real-faces: $(STAMP)
 	$(BIN)/python examples/real_faces.py --config configs/real-faces-cpu.yaml --out runs/real-faces
 

@@ -45,6 +45,7 @@ def test_every_example_is_tested() -> None:
         "forensic_figures",
         "real_faces",
         "real_faces_ensemble",
+        "seen_reals",
         "video_detail",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
@@ -211,6 +212,22 @@ def test_real_faces_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert list(row) == ["as is", "h264 crf 23", "h264 crf 32", "h264 crf 40",
                              "soften 50 %", "soften 35 %", "sharpen 100 %"]
         assert all(0.0 <= v <= 1.0 for v in row.values())
+    # seen_reals scores the fold's model again: its own original as the fold's test did
+    seen = load_example("seen_reals")
+    assert seen.main([str(tmp_path / "rf"), "--out", str(tmp_path / "seen.json")]) == 0
+    record = json.loads((tmp_path / "seen.json").read_text())
+    assert record["models_commit"] == saved["commit"]
+    entry = record["models"]["fold-634"]
+    assert entry["seen_originals"] == ["004", "519"]
+    swap = fold["groups"]["ffpp: FaceSwap"]["frame"]["auc"]
+    assert math.isclose(entry["frame_auc_fake_vs_original"]["634_660"]["634"], 100 * swap,
+                        abs_tol=1e-9)
+
+
+def test_seen_reals_refuses_an_unfinished_run(tmp_path: Path) -> None:
+    seen = load_example("seen_reals")
+    with pytest.raises(SystemExit):
+        seen.main([str(tmp_path)])
 
 
 @pytest.mark.slow

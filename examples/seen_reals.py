@@ -29,7 +29,6 @@ from freqforensics.models import SFCLHCMF
 from freqforensics.provenance import machine
 
 ROOT = Path(__file__).resolve().parents[1]
-ORIGINALS = ("004", "519", "634")
 
 
 def _seen(model_dir: Path) -> list[str]:
@@ -43,14 +42,17 @@ def score_model(model_dir: Path, manifest: Path) -> dict[str, Any]:
     model = SFCLHCMF.from_checkpoint(model_dir / "best.safetensors").eval()
     result = evaluate(model, manifest, by=(), split=None)
     frames: dict[str, list[float]] = {}
+    reals: set[str] = set()
     for p in result.predictions:
-        frames.setdefault(p["video_id"].rsplit("/", 1)[-1], []).append(p["fake_probability"])
-    fakes = sorted(v for v in frames if v not in ORIGINALS)
+        name = p["video_id"].rsplit("/", 1)[-1]
+        frames.setdefault(name, []).append(p["fake_probability"])
+        if p["label"] == 0:
+            reals.add(name)
     auc = {fake: {real: 100 * binary_metrics(
                       np.r_[np.zeros(len(frames[real])), np.ones(len(frames[fake]))],
                       np.r_[frames[real], frames[fake]])["auc"]
-                  for real in ORIGINALS if real in frames}
-           for fake in fakes}
+                  for real in sorted(reals)}
+           for fake in sorted(set(frames) - reals)}
     return {"seen_originals": _seen(model_dir),
             "mean_fake_probability": {v: float(np.mean(s)) for v, s in sorted(frames.items())},
             "frame_auc_fake_vs_original": auc}

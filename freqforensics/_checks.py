@@ -99,6 +99,28 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     return str(value)
 
 
+def check_probability(value: object, name: str) -> float:
+    """Raise unless ``value`` is a number in [0, 1]; return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_int_range(value: object, name: str, low: int, high: int) -> tuple[int, int]:
+    """Raise unless ``value`` is ``(lo, hi)`` ints with ``low <= lo <= hi <= high``."""
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+        and low <= value[0] <= value[1] <= high
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} must be (low, high) ints with {low} <= low <= high <= {high}, got {value!r}"
+        )
+    return int(value[0]), int(value[1])  # type: ignore[index]
+
+
 def check_rgb_uint8(image: object, name: str = "image") -> np.ndarray:
     """Raise unless ``image`` is an RGB ``uint8`` array ``(H, W, 3)``; return it."""
     if not isinstance(image, np.ndarray):

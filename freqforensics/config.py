@@ -109,6 +109,9 @@ class DataSection:
         local_p: SBI pseudo-fakes: probability that a fake blends one part of the face
             (mouth, lower face, eyes or nose) instead of the whole face
             (:meth:`~freqforensics.data.PseudoFakeDataset.region`).
+        cross_p: SBI pseudo-fakes: probability that a video crop's fake takes its source from
+            another frame of the same video, aligned on the landmarks
+            (:meth:`~freqforensics.data.PseudoFakeDataset.partner`).
         real_repeat: list each real frame this many times (FF++ has four fakes per real).
         train_samples: embedded source: fresh samples per training epoch.
         val_samples: embedded source: validation samples.
@@ -128,6 +131,7 @@ class DataSection:
     h264_crf: list[int] = field(default_factory=lambda: [18, 40])
     quality_p: float = 0.0
     local_p: float = 0.0
+    cross_p: float = 0.0
     real_repeat: int = 4
     train_samples: int = 1024
     val_samples: int = 256
@@ -144,7 +148,7 @@ class DataSection:
             )
         if not 0 <= self.h264_p <= 1:
             raise ValueError(f"data.h264_p must be in [0, 1], got {self.h264_p!r}")
-        for name in ("quality_p", "local_p"):
+        for name in ("quality_p", "local_p", "cross_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)!r}")
         crf = self.h264_crf

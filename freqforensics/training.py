@@ -160,7 +160,8 @@ def _pseudo_train(config: RunConfig, manifests: list[Path]) -> tuple[Any, str]:
         return PseudoFakeDataset(paths, split, image_size=size, seed=seed + 7919 * part,
                                  videos=videos, augment=True, method=d.pseudo_method,
                                  h264_p=d.h264_p, h264_crf=(d.h264_crf[0], d.h264_crf[1]),
-                                 quality_p=d.quality_p, local_p=d.local_p)
+                                 quality_p=d.quality_p, local_p=d.local_p,
+                                 cross_p=d.cross_p)
 
     parts = [pool(manifests, _split(d.train_split), d.videos, 0)]
     if d.real_pool:

@@ -13,13 +13,10 @@ manifest and/or from real photographs, two ways:
   sidecar file (:func:`~freqforensics.data.landmarks.landmarks_path`), or those dlib finds in
   a photograph.
 - **The ellipse blend** (:func:`make_pseudo_fake`), the fallback for crops without landmarks
-  (and ``method="ellipse"``): :func:`~freqforensics.data.blend.make_self_blended` (a perturbed
-  ellipse of the face's size, resampling, blur or sharpening, a shift of a few pixels, small
-  colour changes) inside the central ``central`` fraction of the crop (70 % by default; the
-  manifest crops are FaceForensics++ squares, 1.3 times the dlib face box, so the face fills
-  about the central 77 % of each side), faded to zero over a margin at the edge of that region
-  (so no straight seam appears); everything outside is left exactly unchanged, background and
-  hair included.
+  (and ``method="ellipse"``): :func:`~freqforensics.data.blend.make_self_blended` inside the
+  central ``central`` fraction of the crop, everything outside it left exactly unchanged.
+- **Cross-frame sources** (``cross_p``, off by default): the source of an SBI fake is another
+  frame of the same video, aligned (:mod:`~freqforensics.data.cross_frame`).
 
 The fakes are made at the crop's original resolution, so the SIDA statistics see the blend and
 the codec's 8x8 grid exactly as they would in a real manipulated video, and only then is the
@@ -37,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from freqforensics._checks import check_choice
+from freqforensics._checks import check_choice, check_int_range, check_probability
 from freqforensics.data.blend import (
     _check_fraction,
     central_box,
@@ -46,6 +43,7 @@ from freqforensics.data.blend import (
     soften,
 )
 from freqforensics.data.codecs import h264_round_trip, jpeg_compress, read_rgb
+from freqforensics.data.cross_frame import WINDOW, align_face, same_video_partners
 from freqforensics.data.dataset import load_rows, prepare_crop
 from freqforensics.data.landmarks import LANDMARKS_SUFFIX, landmarks_path, load_landmarks
 from freqforensics.data.manifest import ManifestRow
@@ -134,6 +132,10 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             (:data:`~freqforensics.data.sbi_masks.LOCAL_REGIONS`, drawn uniformly) instead
             of the whole face; 0 by default (an addition to the reference, after SLADD:
             reenactments such as NeuralTextures re-render the mouth alone).
+        cross_p: probability that an SBI fake of a video crop takes its source from another
+            frame of the same video, aligned on the stable landmarks
+            (:mod:`~freqforensics.data.cross_frame`: a change of expression, as in a
+            reenactment); 0 by default (an addition to the reference).
 
     Each item has the keys of :class:`~freqforensics.data.FrameDataset`: ``image`` float32
     :math:`(3, S, S)` in [0, 1], ``sida`` float32 :math:`(2304,)` of the (blended,
@@ -175,6 +177,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         h264_crf: tuple[int, int] = (18, 40),
         quality_p: float = 0.0,
         local_p: float = 0.0,
+        cross_p: float = 0.0,
     ) -> None:
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
@@ -187,17 +190,12 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.method = check_choice(method, "method", METHODS)
         self.augment = split == "train" if augment is None else bool(augment)
         probabilities = {"flip_p": flip_p, "swap_p": swap_p, "h264_p": h264_p,
-                         "quality_p": quality_p, "local_p": local_p}
+                         "quality_p": quality_p, "local_p": local_p, "cross_p": cross_p}
         probabilities["jpeg_p"] = (0.5 if self.augment else 0.0) if jpeg_p is None else jpeg_p
         for name, value in probabilities.items():
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= 1
-            ):
-                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-        self.jpeg_quality_range = _check_range(jpeg_quality, "jpeg_quality", 1, 100)
-        self.h264_crf_range = _check_range(h264_crf, "h264_crf", 0, 51)
+            check_probability(value, name)
+        self.jpeg_quality_range = check_int_range(jpeg_quality, "jpeg_quality", 1, 100)
+        self.h264_crf_range = check_int_range(h264_crf, "h264_crf", 0, 51)
         if manifest is None and images is None:
             raise ValueError(
                 "manifest or images must be given (real face crops or real photographs), "
@@ -235,6 +233,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.h264_p = float(probabilities["h264_p"])
         self.quality_p = float(probabilities["quality_p"])
         self.local_p = float(probabilities["local_p"])
+        self.cross_p = float(probabilities["cross_p"])
         self.epoch = 0
         self.sida = SIDA()
         self._has_landmarks = [
@@ -242,6 +241,10 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             and (isinstance(r, PhotoFace) or landmarks_path(_crop_path(r)).is_file())
             for r in rows
         ]
+        self._partners = same_video_partners([
+            None if isinstance(r, PhotoFace) or not has else r.video_id
+            for r, has in zip(rows, self._has_landmarks)
+        ], window=WINDOW)
         self._warned_bad_landmarks = False
         missing = len(rows) - sum(self._has_landmarks)
         if self.method == "sbi" and missing:
@@ -282,7 +285,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
 
     def _rng(self, pair: int, stream: int) -> np.random.Generator:
         # streams: 0 flip, 1 ellipse blend / SBI alteration, 2 jitter, 3 JPEG, 4 SBI blend,
-        # 5 H.264, 6 detail, 7 SBI region
+        # 5 H.264, 6 detail, 7 SBI region, 8 cross-frame source
         epoch = self.epoch if self.fresh_every_epoch else 0
         return np.random.default_rng([self.seed, epoch, pair, stream])
 
@@ -313,10 +316,11 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             logger.warning("%s: using the ellipse blend (warned once)", why)
         return None
 
-    def _views(self, pair: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The (flipped) real crop and its (flipped) landmarks."""
-        crop = self._real_crop(pair)
-        landmarks = self._landmarks(pair, crop.shape)
+    def _views(self, pair: int, row: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The (flipped) real crop and its (flipped) landmarks (of ``row``, flipped as ``pair``)."""
+        row = pair if row is None else row
+        crop = self._real_crop(row)
+        landmarks = self._landmarks(row, crop.shape)
         if self.augment and self._rng(pair, 0).random() < self.flip_p:
             crop = np.ascontiguousarray(crop[:, ::-1])
             if landmarks is not None:
@@ -344,6 +348,11 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             fake, mask = make_pseudo_fake(crop, self._rng(pair, 1), self.central)
             return crop, fake, mask
         target, source = _pick_target(crop, self._rng(pair, 1), self.swap_p)
+        partner = self.partner(pair)
+        if partner is not None:
+            other, other_landmarks = self._views(pair, partner)
+            if other_landmarks is not None:
+                source = align_face(other, other_landmarks, landmarks, crop.shape)[0]
         fake, mask = _blend(target, source, landmarks.astype(np.float64), self._rng(pair, 4),
                             self.region(pair))
         return target, fake, mask
@@ -364,6 +373,27 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         if rng.random() >= self.local_p:
             return None
         return list(LOCAL_REGIONS)[int(rng.integers(len(LOCAL_REGIONS)))]
+
+    def partner(self, pair: int) -> int | None:
+        """The other frame whose face is pair ``pair``'s source at the current epoch, or ``None``.
+
+        With probability ``cross_p``, a video crop with landmarks takes its SBI source from
+        another frame of the same video at most
+        :data:`~freqforensics.data.cross_frame.WINDOW` crops away
+        (:func:`~freqforensics.data.cross_frame.align_face`), drawn uniformly; ``None``
+        means the reference's altered copy of the crop itself.
+
+        Args:
+            pair: index of the real face, in ``[0, len(self) // 2)``.
+        """
+        self._check_pair(pair)
+        partners = self._partners[pair]
+        if self.cross_p == 0 or not partners:
+            return None
+        rng = self._rng(pair, 8)
+        if rng.random() >= self.cross_p:
+            return None
+        return partners[int(rng.integers(len(partners)))]
 
     def _real(self, pair: int) -> np.ndarray:
         """The real item's crop: :meth:`pair`'s ``real`` without building the fake."""
@@ -467,6 +497,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             f"split={self.split!r}, method={self.method!r}, image_size={self.image_size}, "
             f"seed={self.seed}, augment={self.augment}, jpeg_p={self.jpeg_p}, "
             f"h264_p={self.h264_p}, quality_p={self.quality_p}, local_p={self.local_p}, "
+            f"cross_p={self.cross_p}, "
             f"ellipse_fallbacks={len(self.ellipse_pairs)})"
         )
 
@@ -475,17 +506,3 @@ def _crop_path(row: ManifestRow) -> Path:
     if row.crop_path is None:  # pragma: no cover - load_rows keeps ok rows only
         raise ValueError(f"row {row.video_id}:{row.frame_index} has no crop")
     return row.crop_path
-
-
-def _check_range(value: object, name: str, low: int, high: int) -> tuple[int, int]:
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-        and low <= value[0] <= value[1] <= high
-    )
-    if not ok:
-        raise ValueError(
-            f"{name} must be (low, high) ints with {low} <= low <= high <= {high}, got {value!r}"
-        )
-    return int(value[0]), int(value[1])  # type: ignore[index]

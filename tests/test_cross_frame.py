@@ -210,3 +210,39 @@ def test_cross_p_is_checked_in_the_data_set_and_the_config(video_manifest: Path)
     assert load_config(overrides=["data.cross_p=0.5"]).data.cross_p == 0.5
     with pytest.raises(ValueError, match="data.cross_p must be in \\[0, 1\\], got -1"):
         load_config(overrides=["data.cross_p=-1"])
+
+
+def test_dataset_cross_pair_is_the_documented_composition(video_manifest: Path) -> None:
+    """The partner is flipped as its *target* is (crops and landmarks alike, whatever its own
+    pair draws), then aligned, moved, masked and blended: each pair equals that composition
+    built by hand."""
+    from freqforensics.data.codecs import read_rgb
+    from freqforensics.data.landmarks import load_landmarks
+    from freqforensics.data.sbi import _blend, _pick_target
+
+    ds = PseudoFakeDataset(video_manifest, "train", image_size=32, augment=True, flip_p=0.5,
+                           cross_p=1.0, seed=3)
+
+    def view(row: int, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+        path = ds.rows[row].crop_path
+        crop, lm = read_rgb(path), load_landmarks(path).astype(np.float32).copy()
+        if flip:
+            lm[:, 0] = crop.shape[1] - 1 - lm[:, 0]
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        return crop, lm
+
+    flips = []
+    for k in range(FRAMES):  # the crops of video a
+        partner = ds.partner(k)
+        assert partner is not None
+        flip = bool(ds._rng(k, 0).random() < 0.5)
+        flips.append((flip, bool(ds._rng(partner, 0).random() < 0.5)))
+        crop, lm = view(k, flip)
+        other, other_lm = view(partner, flip)
+        target, _ = _pick_target(crop, ds._rng(k, 1), ds.swap_p)
+        source = align_face(other, other_lm, lm, crop.shape)[0]
+        fake, mask = _blend(target, source, lm.astype(np.float64), ds._rng(k, 4))
+        real, got_fake, got_mask = ds.pair(k)
+        assert np.array_equal(real, target) and np.array_equal(got_mask, mask)
+        assert np.array_equal(got_fake, fake)
+    assert any(own != theirs for own, theirs in flips)  # the case that tells the two apart

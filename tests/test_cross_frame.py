@@ -6,6 +6,7 @@ Synthetic crops with the template face's landmarks, so no dlib and no shared dat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,29 +134,42 @@ def test_align_face_rejects_bad_input() -> None:
 @given(
     ids=st.lists(st.sampled_from(["a", "b", "c", None]), max_size=40),
     window=st.one_of(st.none(), st.integers(1, 6)),
+    shuffle=st.randoms(use_true_random=False),
 )
 def test_partners_are_other_frames_of_the_same_video_within_the_window(
-    ids: list[str | None], window: int | None
+    ids: list[str | None], window: int | None, shuffle: Any
 ) -> None:
-    partners = same_video_partners(ids, window=window)
+    """Items listed out of frame order: the partners are those within ``window`` in frame
+    order, and partnership is symmetric."""
+    frames = list(range(len(ids)))
+    shuffle.shuffle(frames)
+    partners = same_video_partners(ids, window=window, frames=frames)
     assert len(partners) == len(ids)
     for i, found in enumerate(partners):
-        members = [j for j, v in enumerate(ids) if v is not None and v == ids[i]]
         if ids[i] is None:
             assert found == []
             continue
+        members = sorted((j for j, v in enumerate(ids) if v == ids[i]), key=lambda j: frames[j])
         k = members.index(i)
         expected = [
             j for n, j in enumerate(members) if j != i and (window is None or abs(n - k) <= window)
         ]
         assert found == expected
         assert all(i in partners[j] for j in found)  # symmetric
+    assert same_video_partners(ids, window=window) == same_video_partners(
+        ids, window=window, frames=list(range(len(ids)))
+    )
 
 
 @pytest.mark.parametrize("window", [0, -1, 1.5, True])
 def test_partners_reject_a_bad_window(window: object) -> None:
     with pytest.raises(ValueError, match="window must be None or an int >= 1"):
         same_video_partners(["a", "a"], window=window)  # type: ignore[arg-type]
+
+
+def test_partners_reject_frames_of_another_length() -> None:
+    with pytest.raises(ValueError, match="one frame index per item \\(2\\), got 3"):
+        same_video_partners(["a", "a"], frames=[0, 1, 2])
 
 
 @pytest.fixture(scope="module")

@@ -128,35 +128,47 @@ def align_face(
 
 
 def same_video_partners(
-    video_ids: Sequence[str | None], window: int | None = None
+    video_ids: Sequence[str | None],
+    window: int | None = None,
+    frames: Sequence[int] | None = None,
 ) -> list[list[int]]:
-    """For each item, the indices of the *other* items of the same video (near it).
+    """For each item, the indices of the *other* items of the same video (near it in time).
 
     Args:
-        video_ids: one video id per item, in frame order within each video; ``None`` for an
-            item that has no partners (a photograph, a crop without landmarks).
-        window: keep only partners at most this many items of the video away (frames close in
-            time: the same pose, another expression); ``None`` for all.
+        video_ids: one video id per item; ``None`` for an item that has no partners (a
+            photograph, a crop without landmarks).
+        window: keep only partners at most this many items of the video away, in frame order
+            (frames close in time: the same pose, another expression); ``None`` for all.
+        frames: the frame index of each item, which orders a video's items; ``None``: the
+            items are in frame order already.
 
     Returns:
-        ``partners[i]``: sorted indices ``j != i`` with ``video_ids[j] == video_ids[i]``
-        (empty for ``None``).
+        ``partners[i]``: indices ``j != i`` with ``video_ids[j] == video_ids[i]``, in frame
+        order (empty for ``None``).
 
     Example:
         >>> same_video_partners(["a", "b", "a", None, "a"])
         [[2, 4], [], [0, 4], [], [0, 2]]
         >>> same_video_partners(["a", "b", "a", None, "a"], window=1)
         [[2], [], [0, 4], [], [2]]
+        >>> same_video_partners(["a", "a", "a"], window=1, frames=[30, 10, 20])
+        [[2], [2], [1, 0]]
     """
     if window is not None and (isinstance(window, bool) or not isinstance(window, int)
                                or window < 1):
         raise ValueError(f"window must be None or an int >= 1, got {window!r}")
+    if frames is not None and len(frames) != len(video_ids):
+        raise ValueError(
+            f"frames must give one frame index per item ({len(video_ids)}), got {len(frames)}"
+        )
     groups: dict[str, list[int]] = {}
     for i, vid in enumerate(video_ids):
         if vid is not None:
             groups.setdefault(vid, []).append(i)
     partners: list[list[int]] = [[] for _ in video_ids]
     for members in groups.values():
+        if frames is not None:
+            members.sort(key=lambda j: (frames[j], j))
         for k, i in enumerate(members):
             lo, hi = (0, len(members)) if window is None else (k - window, k + window + 1)
             partners[i] = [j for j in members[max(lo, 0):hi] if j != i]

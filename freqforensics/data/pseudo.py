@@ -244,7 +244,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self._partners = same_video_partners([
             None if isinstance(r, PhotoFace) or not has else r.video_id
             for r, has in zip(rows, self._has_landmarks)
-        ], window=WINDOW)
+        ], window=WINDOW, frames=[r.frame_index for r in rows])
         self._warned_bad_landmarks = False
         missing = len(rows) - sum(self._has_landmarks)
         if self.method == "sbi" and missing:

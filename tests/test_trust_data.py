@@ -389,3 +389,17 @@ def test_an_empty_split_names_the_splits_the_manifest_holds(tmp_path: Path) -> N
         FrameDataset(path, split="val", allow_empty=False)
     with pytest.raises(ValueError, match=r"matching videos \['nope'\].*'train'"):
         load_rows(path, split=None, videos=["nope"], allow_empty=False)
+
+
+def test_a_row_without_a_crop_names_itself(tmp_path: Path) -> None:
+    """``ManifestRow.crop_file``: the crop's path, or an error naming the row and its status
+    (a failed video has no crop to read)."""
+    from freqforensics.data.manifest import ManifestRow
+
+    row = ManifestRow("toy/original/a", 0, "train", "toy", "original", "", -1, None, None, None,
+                      None, None, "video_error", "a.mp4", "cannot decode")
+    with pytest.raises(ValueError, match="toy/original/a:-1 has no crop \\(status 'video_error'"):
+        row.crop_file()
+    ok = ManifestRow("toy/original/a", 0, "train", "toy", "original", "", 0, 0, 0, 8, 8,
+                     tmp_path / "000000.png", "ok", "a.mp4")
+    assert ok.crop_file() == tmp_path / "000000.png"

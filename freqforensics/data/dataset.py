@@ -263,9 +263,7 @@ class FrameDataset(Dataset[dict[str, Any]]):
         from PIL import Image, ImageEnhance
 
         row = self.rows[self.index[item]]
-        if row.crop_path is None:  # pragma: no cover - load_manifest(status="ok") guarantees it
-            raise ValueError(f"row {row.video_id}:{row.frame_index} has no crop")
-        with Image.open(row.crop_path) as png:
+        with Image.open(row.crop_file()) as png:
             crop = png.convert("RGB")
         if self.augment and float(torch.rand(())) < self.flip_p:
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

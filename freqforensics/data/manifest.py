@@ -103,6 +103,14 @@ class ManifestRow:
     detail: str = ""
     identity: str = ""
 
+    def crop_file(self) -> Path:
+        """:attr:`crop_path`, or a ``ValueError`` naming the row when it has no crop."""
+        if self.crop_path is None:
+            raise ValueError(
+                f"row {self.video_id}:{self.frame_index} has no crop (status {self.status!r})"
+            )
+        return self.crop_path
+
 
 def manifest_path(out_dir: str | Path, dataset: str) -> Path:
     """Where :func:`~freqforensics.data.preprocess` writes the manifest of ``dataset``."""

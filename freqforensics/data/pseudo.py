@@ -238,7 +238,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.sida = SIDA()
         self._has_landmarks = [
             self.method == "sbi"
-            and (isinstance(r, PhotoFace) or landmarks_path(_crop_path(r)).is_file())
+            and (isinstance(r, PhotoFace) or landmarks_path(r.crop_file()).is_file())
             for r in rows
         ]
         self._partners = same_video_partners([
@@ -293,20 +293,20 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         row = self.rows[pair]
         if isinstance(row, PhotoFace):
             return row.crop()
-        return read_rgb(_crop_path(row))
+        return read_rgb(row.crop_file())
 
     def _landmarks(self, pair: int, shape: tuple[int, ...]) -> np.ndarray | None:
         """The pair's landmarks in crop pixels, or ``None`` (ellipse fallback)."""
         if not self._has_landmarks[pair]:
             return None
         row = self.rows[pair]
-        where = row.video_id if isinstance(row, PhotoFace) else _crop_path(row)
+        where = row.video_id if isinstance(row, PhotoFace) else row.crop_file()
         why = f"the landmarks of {where} do not outline a face on the crop"
         if isinstance(row, PhotoFace):
             landmarks: np.ndarray | None = row.landmarks
         else:
             try:
-                landmarks = load_landmarks(_crop_path(row))
+                landmarks = load_landmarks(row.crop_file())
             except ValueError as err:
                 landmarks, why = None, str(err)
         if landmarks_fit(landmarks, shape):
@@ -500,9 +500,3 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             f"cross_p={self.cross_p}, "
             f"ellipse_fallbacks={len(self.ellipse_pairs)})"
         )
-
-
-def _crop_path(row: ManifestRow) -> Path:
-    if row.crop_path is None:  # pragma: no cover - load_rows keeps ok rows only
-        raise ValueError(f"row {row.video_id}:{row.frame_index} has no crop")
-    return row.crop_path

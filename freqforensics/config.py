@@ -146,9 +146,7 @@ class DataSection:
             raise ValueError(
                 f"data.pseudo_method must be 'sbi' or 'ellipse', got {self.pseudo_method!r}"
             )
-        if not 0 <= self.h264_p <= 1:
-            raise ValueError(f"data.h264_p must be in [0, 1], got {self.h264_p!r}")
-        for name in ("quality_p", "local_p", "cross_p"):
+        for name in ("h264_p", "quality_p", "local_p", "cross_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)!r}")
         crf = self.h264_crf

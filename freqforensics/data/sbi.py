@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from freqforensics._checks import check_probability
 from freqforensics.data._sbi_checks import _check_crop, _check_landmarks, _check_rng
 from freqforensics.data._sbi_checks import _face_template as _face_template  # tests, examples
 from freqforensics.data.sbi_masks import (
@@ -233,9 +234,8 @@ def self_blend_pair(
     crop = _check_crop(crop)
     lm = _check_landmarks(landmarks, crop.shape)
     rng = _check_rng(rng)
-    if isinstance(swap_p, bool) or not isinstance(swap_p, (int, float)) or not 0 <= swap_p <= 1:
-        raise ValueError(f"swap_p must be a number in [0, 1], got {swap_p!r}")
+    swap_p = check_probability(swap_p, "swap_p")
     region = _check_region(region)
-    target, source = _pick_target(crop, rng, float(swap_p))
+    target, source = _pick_target(crop, rng, swap_p)
     fake, mask = _blend(target, source, lm, rng, region)
     return target, fake, mask

@@ -112,6 +112,8 @@ class DataSection:
         cross_p: SBI pseudo-fakes: probability that a video crop's fake takes its source from
             another frame of the same video, aligned on the landmarks
             (:meth:`~freqforensics.data.PseudoFakeDataset.partner`).
+        colour_p: pseudo-fake training: probability of each of SBI's colour changes of a real
+            face and its fake alike (:func:`~freqforensics.data.sbi_transforms.view_transform`).
         real_repeat: list each real frame this many times (FF++ has four fakes per real).
         train_samples: embedded source: fresh samples per training epoch.
         val_samples: embedded source: validation samples.
@@ -132,6 +134,7 @@ class DataSection:
     quality_p: float = 0.0
     local_p: float = 0.0
     cross_p: float = 0.0
+    colour_p: float = 0.0
     real_repeat: int = 4
     train_samples: int = 1024
     val_samples: int = 256
@@ -146,7 +149,7 @@ class DataSection:
             raise ValueError(
                 f"data.pseudo_method must be 'sbi' or 'ellipse', got {self.pseudo_method!r}"
             )
-        for name in ("h264_p", "quality_p", "local_p", "cross_p"):
+        for name in ("h264_p", "quality_p", "local_p", "cross_p", "colour_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)!r}")
         crf = self.h264_crf

@@ -161,7 +161,7 @@ def _pseudo_train(config: RunConfig, manifests: list[Path]) -> tuple[Any, str]:
                                  videos=videos, augment=True, method=d.pseudo_method,
                                  h264_p=d.h264_p, h264_crf=(d.h264_crf[0], d.h264_crf[1]),
                                  quality_p=d.quality_p, local_p=d.local_p,
-                                 cross_p=d.cross_p)
+                                 cross_p=d.cross_p, colour_p=d.colour_p)
 
     parts = [pool(manifests, _split(d.train_split), d.videos, 0)]
     if d.real_pool:

@@ -55,6 +55,7 @@ from freqforensics.data.sbi import (
     detect_photo_faces,
     landmarks_fit,
 )
+from freqforensics.data.sbi_transforms import view_transform
 from freqforensics.layers.sida import SIDA
 
 __all__ = ["PseudoFakeDataset", "make_pseudo_fake", "central_box", "PSEUDO_SUFFIX", "METHODS"]
@@ -136,6 +137,10 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             frame of the same video, aligned on the stable landmarks
             (:mod:`~freqforensics.data.cross_frame`: a change of expression, as in a
             reenactment); 0 by default (an addition to the reference).
+        colour_p: probability of each of the reference's colour changes of both views
+            (:func:`~freqforensics.data.sbi_transforms.view_transform`: RGB shift,
+            hue/saturation/value, brightness/contrast), real and fake alike, before the other
+            steps; 0 by default (the library's own jitter of ``image`` is on with ``augment``).
 
     Each item has the keys of :class:`~freqforensics.data.FrameDataset`: ``image`` float32
     :math:`(3, S, S)` in [0, 1], ``sida`` float32 :math:`(2304,)` of the (blended,
@@ -178,6 +183,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         quality_p: float = 0.0,
         local_p: float = 0.0,
         cross_p: float = 0.0,
+        colour_p: float = 0.0,
     ) -> None:
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
@@ -190,7 +196,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.method = check_choice(method, "method", METHODS)
         self.augment = split == "train" if augment is None else bool(augment)
         probabilities = {"flip_p": flip_p, "swap_p": swap_p, "h264_p": h264_p,
-                         "quality_p": quality_p, "local_p": local_p, "cross_p": cross_p}
+                         "quality_p": quality_p, "local_p": local_p, "cross_p": cross_p,
+                         "colour_p": colour_p}
         probabilities["jpeg_p"] = (0.5 if self.augment else 0.0) if jpeg_p is None else jpeg_p
         for name, value in probabilities.items():
             check_probability(value, name)
@@ -234,6 +241,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         self.quality_p = float(probabilities["quality_p"])
         self.local_p = float(probabilities["local_p"])
         self.cross_p = float(probabilities["cross_p"])
+        self.colour_p = float(probabilities["colour_p"])
         self.epoch = 0
         self.sida = SIDA()
         self._has_landmarks = [
@@ -285,7 +293,7 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
 
     def _rng(self, pair: int, stream: int) -> np.random.Generator:
         # streams: 0 flip, 1 ellipse blend / SBI alteration, 2 jitter, 3 JPEG, 4 SBI blend,
-        # 5 H.264, 6 detail, 7 SBI region, 8 cross-frame source
+        # 5 H.264, 6 detail, 7 SBI region, 8 cross-frame source, 9 colour of both views
         epoch = self.epoch if self.fresh_every_epoch else 0
         return np.random.default_rng([self.seed, epoch, pair, stream])
 
@@ -470,6 +478,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         pair, label = divmod(int(index), 2)
         row = self.rows[pair]
         crop = self.pair(pair)[1] if label else self._real(pair)
+        if self.colour_p:
+            crop = view_transform(crop, self._rng(pair, 9), self.colour_p)
         detail = self.quality(pair)
         if detail is not None:
             crop = (soften if detail[0] == "soften" else sharpen)(crop, detail[1])
@@ -497,6 +507,6 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
             f"split={self.split!r}, method={self.method!r}, image_size={self.image_size}, "
             f"seed={self.seed}, augment={self.augment}, jpeg_p={self.jpeg_p}, "
             f"h264_p={self.h264_p}, quality_p={self.quality_p}, local_p={self.local_p}, "
-            f"cross_p={self.cross_p}, "
+            f"cross_p={self.cross_p}, colour_p={self.colour_p}, "
             f"ellipse_fallbacks={len(self.ellipse_pairs)})"
         )

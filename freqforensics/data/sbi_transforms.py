@@ -1,7 +1,9 @@
-"""The source side of SBI: the reference's colour and resampling transforms, and its move.
+"""SBI's transforms: the source's colour and resampling, its move, and both views' colour.
 
 :func:`source_transform` is the reference's ``get_source_transforms`` (an RGB shift,
 hue/saturation/value, brightness/contrast, then a down-and-up resampling or a sharpening);
+:func:`view_transform` is the colour part of its ``get_transforms``, which alters a real face
+and its fake alike;
 ``_Affine`` is ``randaffine``'s scale and translation of the source (and of its landmarks),
 sized relative to the reference's crop frame around the landmarks. The reference, and where
 this library differs from it: :mod:`freqforensics.data.sbi`.
@@ -15,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from freqforensics._checks import check_rgb_uint8
+from freqforensics._checks import check_probability, check_rgb_uint8
 from freqforensics.data._sbi_checks import _check_rng
 
-__all__ = ["source_transform"]
+__all__ = ["source_transform", "view_transform"]
 
 # The reference crop (crop_face(margin=True)) spans 2 landmark-box widths and 2.4 heights.
 _FRAME_W, _FRAME_H = 2.0, 2.4
@@ -104,16 +106,67 @@ def source_transform(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     rng = _check_rng(rng)
     x = image.astype(np.float32)
     if rng.random() < 0.3:
-        x = np.clip(x + rng.uniform(-20, 20, 3).astype(np.float32), 0, 255)
+        x = _rgb_shift(x, rng)
+    x = _hsv_shift(x, rng)
+    out = _brightness_contrast(x, rng, 0.1)
+    return _downscale(out, rng) if rng.random() < 0.5 else _sharpen(out, rng)
+
+
+def view_transform(image: np.ndarray, rng: np.random.Generator, p: float = 0.3) -> np.ndarray:
+    """The colour part of the reference's ``get_transforms``, applied to both views alike.
+
+    Each with probability ``p`` (the reference: 0.3), in order: an RGB shift of ±20 per
+    channel; a hue/saturation/value shift of ±0.3 (on the ``uint8`` scales, as in
+    :func:`source_transform`); a brightness and contrast change of ±0.3
+    (``x * (1 + c) + 255 * b``). The reference's ``ImageCompression``, the last of its
+    ``get_transforms``, is the data set's JPEG step. The same generator state gives the same
+    change, so a real face and its fake drawn from one seed are changed alike.
+
+    Args:
+        image: RGB ``uint8`` :math:`(H, W, 3)`.
+        rng: the generator that draws every parameter.
+        p: probability of each of the three changes.
+
+    Returns:
+        The altered image, RGB ``uint8`` :math:`(H, W, 3)`.
+
+    Example:
+        >>> x = np.full((32, 32, 3), 128, np.uint8)
+        >>> np.array_equal(view_transform(x, np.random.default_rng(0), p=0.0), x)
+        True
+    """
+    image = check_rgb_uint8(image)
+    rng = _check_rng(rng)
+    p = check_probability(p, "p")
+    x = image.astype(np.float32)
+    if rng.random() < p:
+        x = _rgb_shift(x, rng)
+    if rng.random() < p:
+        x = _hsv_shift(x, rng)
+    if rng.random() < p:
+        return _brightness_contrast(x, rng, 0.3)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _rgb_shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """albumentations' ``RGBShift`` of ±20 per channel (float, 0-255)."""
+    return np.clip(x + rng.uniform(-20, 20, 3).astype(np.float32), 0, 255)
+
+
+def _hsv_shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``HueSaturationValue`` of ±0.3 on the ``uint8`` scales (float, 0-255)."""
     dh, ds, dv = rng.uniform(-0.3, 0.3, 3)
     hsv = _rgb_to_hsv(x / 255)
     hsv[..., 0] += dh / 180
     hsv[..., 1:] = np.clip(hsv[..., 1:] + np.array([ds, dv]) / 255, 0, 1)
-    x = _hsv_to_rgb(hsv) * 255
-    gain = 1 + rng.uniform(-0.1, 0.1)
-    offset = rng.uniform(-0.1, 0.1) * 255
-    out = np.clip(np.rint(x * gain + offset), 0, 255).astype(np.uint8)
-    return _downscale(out, rng) if rng.random() < 0.5 else _sharpen(out, rng)
+    return _hsv_to_rgb(hsv) * 255
+
+
+def _brightness_contrast(x: np.ndarray, rng: np.random.Generator, limit: float) -> np.ndarray:
+    """``RandomBrightnessContrast`` of ±limit, brightness by the maximum, rounded to uint8."""
+    gain = 1 + rng.uniform(-limit, limit)
+    offset = rng.uniform(-limit, limit) * 255
+    return np.clip(np.rint(x * gain + offset), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)

@@ -161,9 +161,10 @@ def test_local_blend_changes_only_its_part(face: tuple[np.ndarray, np.ndarray]) 
         _, _, mask = self_blend_pair(crop, lm, np.random.default_rng(s), region="eyes")
         assert mask[mouth].max() == 0 and mask[eyes].mean() > 0.1
     parts = "\\['mouth', 'lower_face', 'eyes', 'nose'\\]"
-    with pytest.raises(ValueError, match=f"region must be one of {parts}, got 'ears'"):
+    whole = "None \\(the whole face\\)"
+    with pytest.raises(ValueError, match=f"region must be {whole} or one of {parts}, got 'ears'"):
         self_blend_pair(crop, lm, np.random.default_rng(0), region="ears")
-    with pytest.raises(ValueError, match=f"region must be one of {parts}, got 3"):
+    with pytest.raises(ValueError, match=f"region must be {whole} or one of {parts}, got 3"):
         sbi_mask(lm, crop.shape[:2], np.random.default_rng(0), region=3)  # type: ignore[arg-type]
 
 

@@ -54,8 +54,9 @@ Where this library differs from the reference, and why:
 The data set (:class:`~freqforensics.data.pseudo.PseudoFakeDataset`) pairs each real crop
 with its fake and applies the same JPEG re-compression to both (the reference's
 ``ImageCompression`` of quality 40-100, half of the time); its other training augmentations
-are the library's (a shared flip, a brightness/contrast jitter of the resized image only)
-rather than the reference's colour transforms of both views.
+are the library's (a shared flip, a brightness/contrast jitter of the resized image only). The
+reference's colour transforms of both views are an option, off by default (``colour_p``:
+:func:`~freqforensics.data.sbi_transforms.view_transform`).
 
 Needs SciPy and Pillow; dlib only for :func:`detect_photo_faces`.
 

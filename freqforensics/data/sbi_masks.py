@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from freqforensics._checks import check_choice
 from freqforensics.data._sbi_checks import _check_landmarks, _check_rng
 from freqforensics.data._sbi_checks import _face_template as _face_template  # the examples
 from freqforensics.data.landmarks import NUM_LANDMARKS, landmark_hull_mask
@@ -171,4 +170,8 @@ def sbi_mask(
 
 def _check_region(region: object) -> str | None:
     """``None`` (the whole face) or a key of :data:`LOCAL_REGIONS`."""
-    return None if region is None else check_choice(region, "region", list(LOCAL_REGIONS))
+    if region is None or (isinstance(region, str) and region in LOCAL_REGIONS):
+        return region
+    raise ValueError(
+        f"region must be None (the whole face) or one of {list(LOCAL_REGIONS)}, got {region!r}"
+    )

@@ -45,6 +45,7 @@ def test_every_example_is_tested() -> None:
         "forensic_figures",
         "real_faces",
         "real_faces_ensemble",
+        "real_faces_overview",
         "seen_reals",
         "video_detail",
     }
@@ -307,6 +308,70 @@ def test_real_faces_ensemble_rebuilds_the_recorded_file(name: str) -> None:
     for path, run in runs.items():
         own = run["results"]["ffpp-mini"]
         assert scored["mean_over_folds"][path]["all"]["frame"] == pytest.approx(own["frame"]["auc"])
+
+
+def _three_folds(aucs: list[float]) -> dict[str, Any]:
+    folds = [{"fold": f, "frame": {"auc": a}} for f, a in zip(("fold-634", "fold-004",
+                                                               "fold-519"), aucs)]
+    return {"ffpp-mini": {"folds": folds}}
+
+
+def test_real_faces_overview_reads_runs_and_variants(tmp_path: Path) -> None:
+    """Fold AUCs in fold order (whatever the file's order), their mean, ablation variants,
+    the runs that reach the target, the provenance and the figure's rows."""
+    ov = load_example("real_faces_overview")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"commit": "abc1234", "results": _three_folds([0.5, 0.8, 0.95])}))
+    ablation = tmp_path / "ablation.json"
+    ablation.write_text(json.dumps({"results": {"ablation": {"v one": _three_folds([1, 1, .7])}}}))
+    rows = ov.main([f"a run={run}", f"a variant={ablation}#v one",
+                    "--out", str(tmp_path / "o.json")])
+    assert [r["label"] for r in rows] == ["a run", "a variant"]
+    assert list(rows[0]["frame_auc"].values()) == pytest.approx([80.0, 95.0, 50.0])
+    assert rows[0]["mean"] == pytest.approx(75.0) and rows[0]["commit"] == "abc1234"
+    assert rows[1]["mean"] == pytest.approx(90.0) and rows[1]["variant"] == "v one"
+    saved = json.loads((tmp_path / "o.json").read_text())
+    assert saved["reaching_target"] == ["a run", "a variant"]
+    assert saved["command"].startswith("python examples/real_faces_overview.py 'a run=")
+    assert "git_commit" in saved["machine"]
+    need_module("matplotlib")
+    fig = ov.plot(rows, tmp_path / "o.png")
+    ax = fig.axes[0]
+    rows_at = dict(zip([t.get_text() for t in ax.get_yticklabels()], ax.get_yticks()))
+    assert rows_at["a run"] > rows_at["a variant"]  # the first run on top
+    assert (tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_real_faces_overview_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    ov = load_example("real_faces_overview")
+    two = tmp_path / "two.json"
+    folds = [{"fold": f, "frame": {"auc": 0.5}} for f in ("fold-004", "fold-519")]
+    two.write_text(json.dumps({"results": {"ffpp-mini": {"folds": folds}}}))
+    with pytest.raises(ValueError, match="expected the folds .* got \\['fold-004', 'fold-519'"):
+        ov.overview([f"x={two}"])
+    with pytest.raises(ValueError, match="no ablation variant 'w'"):
+        ov.overview([f"x={two}#w"])
+    with pytest.raises(ValueError, match="expected results\\['ffpp-mini'\\]\\['folds'\\]"):
+        ov.overview([f"x={_empty(tmp_path)}"])
+    with pytest.raises(ValueError, match="run must be LABEL=PATH or LABEL=PATH#VARIANT, got 'p'"):
+        ov.parse_run("p")
+
+
+def _empty(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps({"results": {}}))
+    return path
+
+
+def test_real_faces_overview_rebuilds_the_recorded_file() -> None:
+    """The committed overview holds what the script reads from the committed runs."""
+    ov = load_example("real_faces_overview")
+    recorded = json.loads((EXAMPLES.parent / "docs" / "results" /
+                           "real_faces_overview.json").read_text())
+    specs = [f"{r['label']}={r['file']}" + (f"#{r['variant']}" if r["variant"] else "")
+             for r in recorded["runs"]]
+    assert ov.overview(specs) == recorded["runs"]
+    assert recorded["reaching_target"] == []
 
 
 def test_video_detail_ranks_the_videos_detail_against_their_scores(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ A run is ``LABEL=PATH`` or, for one variant of an ablation file, ``LABEL=PATH#VA
         "ellipse blend=docs/results/real_faces_ablation.json#ellipse blend" \\
         --out docs/results/real_faces_overview.json --plot docs/figures/real_faces_overview.png
 
-(the full list of the committed runs: docs/reproducing.rst).
+(the full command, with every committed run: ``command`` in docs/results/real_faces_overview.json).
 """
 
 from __future__ import annotations
@@ -62,7 +62,11 @@ def overview(specs: list[str]) -> list[dict[str, Any]]:
     rows = []
     for spec in specs:
         label, path, variant = parse_run(spec)
-        results = json.loads((path if path.is_absolute() else ROOT / path).read_text())
+        file = path if path.is_absolute() else ROOT / path
+        if not file.is_file():
+            raise ValueError(f"run {label!r} must name a results file, got {str(path)!r} "
+                             "(no such file)")
+        results = json.loads(file.read_text())
         aucs = fold_aucs(results, str(path), variant)
         rows.append({"label": label, "file": str(path), "variant": variant,
                      "commit": results.get("commit"),

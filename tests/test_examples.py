@@ -353,6 +353,8 @@ def test_real_faces_overview_refuses_what_it_cannot_read(tmp_path: Path) -> None
         ov.overview([f"x={two}#w"])
     with pytest.raises(ValueError, match="expected results\\['ffpp-mini'\\]\\['folds'\\]"):
         ov.overview([f"x={_empty(tmp_path)}"])
+    with pytest.raises(ValueError, match="run 'x' must name a results file, got '.*nothing.json'"):
+        ov.overview([f"x={tmp_path / 'nothing.json'}"])
     with pytest.raises(ValueError, match="run must be LABEL=PATH or LABEL=PATH#VARIANT, got 'p'"):
         ov.parse_run("p")
 

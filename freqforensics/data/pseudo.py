@@ -374,11 +374,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         Args:
             pair: index of the real face, in ``[0, len(self) // 2)``.
         """
-        self._check_pair(pair)
-        if self.local_p == 0:
-            return None
-        rng = self._rng(pair, 7)
-        if rng.random() >= self.local_p:
+        rng = self._drawn(pair, 7, self.local_p)
+        if rng is None:
             return None
         return list(LOCAL_REGIONS)[int(rng.integers(len(LOCAL_REGIONS)))]
 
@@ -396,10 +393,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         """
         self._check_pair(pair)
         partners = self._partners[pair]
-        if self.cross_p == 0 or not partners:
-            return None
-        rng = self._rng(pair, 8)
-        if rng.random() >= self.cross_p:
+        rng = self._drawn(pair, 8, self.cross_p) if partners else None
+        if rng is None:
             return None
         return partners[int(rng.integers(len(partners)))]
 
@@ -435,9 +430,8 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         Args:
             pair: index of the real face, in ``[0, len(self) // 2)``.
         """
-        self._check_pair(pair)
-        rng = self._rng(pair, 6)
-        if self.quality_p == 0 or rng.random() >= self.quality_p:
+        rng = self._drawn(pair, 6, self.quality_p)
+        if rng is None:
             return None
         if rng.random() < 0.5:
             low, high = round(0.35 * self.image_size), self.image_size
@@ -445,13 +439,17 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         return "sharpen", int(rng.integers(30, 151))
 
     def _draw(self, pair: int, stream: int, p: float, bounds: tuple[int, int]) -> int | None:
+        rng = self._drawn(pair, stream, p)
+        return None if rng is None else int(rng.integers(bounds[0], bounds[1] + 1))
+
+    def _drawn(self, pair: int, stream: int, p: float) -> np.random.Generator | None:
+        """The pair's generator of ``stream`` when its step happens (probability ``p``) at the
+        current epoch, its first draw spent on that; else ``None``."""
         self._check_pair(pair)
         if p == 0:
             return None
         rng = self._rng(pair, stream)
-        if rng.random() >= p:
-            return None
-        return int(rng.integers(bounds[0], bounds[1] + 1))
+        return rng if rng.random() < p else None
 
     def _check_pair(self, pair: int) -> None:
         if isinstance(pair, bool) or not isinstance(pair, (int, np.integer)):

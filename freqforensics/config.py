@@ -168,6 +168,8 @@ class TrainSection:
     ``batch_size`` is per process. The paper trains with "a batch size of 20" on two GPUs and
     does not say whether that is per GPU or in total; the paper recipes read it as the total:
     ``batch_size: 10`` under ``torchrun --nproc-per-node 2``, or 20 on one GPU.
+    ``sam_rho``: sharpness-aware minimisation around Adam with this radius (0: off; SBI trains
+    with 0.05), at twice the cost of a step (:mod:`freqforensics.engine.sam`).
     ``precise_bn``: after training, recompute the BatchNorm running statistics of the best
     checkpoint over this many training batches (0: off).
     """
@@ -180,6 +182,7 @@ class TrainSection:
     warmup_steps: int = 0
     accumulate: int = 1
     grad_clip: float | None = None
+    sam_rho: float = 0.0
     amp: bool = True
     max_steps_per_epoch: int | None = None
     checkpoint_every: int | None = None

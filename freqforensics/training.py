@@ -260,7 +260,8 @@ def _train_config(config: RunConfig, group_size: int) -> TrainConfig:
     return TrainConfig(
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
         accumulate=t.accumulate, scheduler=t.scheduler, warmup_steps=t.warmup_steps,
-        grad_clip=t.grad_clip, amp=t.amp, seed=t.seed, deterministic=t.deterministic,
+        grad_clip=t.grad_clip, sam_rho=t.sam_rho, amp=t.amp, seed=t.seed,
+        deterministic=t.deterministic,
         num_workers=r.workers, device=r.device, eval_batch_size=t.eval_batch_size,
         checkpoint_every=t.checkpoint_every, max_steps_per_epoch=t.max_steps_per_epoch,
         group_size=group_size, progress=not r.quiet, tf32=r.tf32,

@@ -25,6 +25,9 @@ class TrainConfig:
         scheduler: ``"cosine"`` (per step, with ``warmup_steps``) or ``"none"``.
         warmup_steps: linear warm-up steps of the cosine schedule.
         grad_clip: clip the gradient norm to this value (``None``: no clipping).
+        sam_rho: sharpness-aware minimisation around Adam with this radius (SBI uses 0.05);
+            0 is off. Each step then costs two forward and backward passes
+            (:mod:`~freqforensics.engine.sam`).
         amp: mixed precision on CUDA (bfloat16 where supported, else float16 with a scaler);
             ignored on the CPU, and overridden by ``autocast``.
         tf32: TF32 in CUDA matmuls and cuDNN convolutions while :meth:`Trainer.fit` runs:
@@ -65,6 +68,7 @@ class TrainConfig:
     scheduler: str = "none"
     warmup_steps: int = 0
     grad_clip: float | None = None
+    sam_rho: float = 0.0
     amp: bool = True
     tf32: bool | None = None
     seed: int = 0
@@ -87,6 +91,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if isinstance(self.sam_rho, bool) or not (
+                isinstance(self.sam_rho, (int, float)) and math.isfinite(self.sam_rho)
+                and self.sam_rho >= 0):
+            raise ValueError(f"sam_rho must be a finite number >= 0 (0: off), got {self.sam_rho!r}")
         if self.scheduler not in ("cosine", "none"):
             raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")
         if self.tf32 is not None and not isinstance(self.tf32, bool):

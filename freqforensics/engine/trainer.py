@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from freqforensics._io import exclusive_lock, remove_stale_temps
 from freqforensics.data.dataset import collate_frames as collate_batch
 from freqforensics.engine import distributed as _dist
+from freqforensics.engine import sam as _sam
 from freqforensics.engine import state as _state
 from freqforensics.engine.config import TrainConfig, TrainResult
 from freqforensics.engine.evaluation import (
@@ -255,7 +256,7 @@ class Trainer:
         for _ in bar:
             t0 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
-            step_loss, used = 0.0, 0
+            step_loss, batches = 0.0, []
             for _micro in range(cfg.accumulate):
                 try:
                     batch = next(it)
@@ -263,13 +264,11 @@ class Trainer:
                     break
                 if not self._finite(batch):
                     continue  # never forward a NaN: it would reach the weights and BatchNorm
-                labels = batch["label"].float().to(self.device)
-                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                    logits = _forward(self.net, batch, self.device, cfg.channels_last)
-                    loss = self.loss_fn(logits.float(), labels) / cfg.accumulate
-                self.scaler.scale(loss).backward()
-                step_loss += float(loss.detach())
-                used += 1
+                step_loss += self._backward(batch)
+                batches.append(batch)
+            used = len(batches)
+            if used and cfg.sam_rho > 0:
+                self._sharpness_aware(batches)
             if used:
                 if cfg.grad_clip is not None:
                     self.scaler.unscale_(self.optimizer)
@@ -292,6 +291,28 @@ class Trainer:
             if cfg.checkpoint_every and self.step_in_epoch % cfg.checkpoint_every == 0:
                 self.checkpoint()
         return float(np.mean(losses)) if losses else float("nan")
+
+    def _backward(self, batch: dict[str, Any]) -> float:
+        """Forward ``batch``, add its gradient (scaled for accumulation); return its loss."""
+        cfg = self.cfg
+        labels = batch["label"].float().to(self.device)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            logits = _forward(self.net, batch, self.device, cfg.channels_last)
+            loss = self.loss_fn(logits.float(), labels) / cfg.accumulate
+        self.scaler.scale(loss).backward()
+        return float(loss.detach())
+
+    def _sharpness_aware(self, batches: list[dict[str, Any]]) -> None:
+        """Replace the step's gradient by SAM's: the gradient of the same batches at the
+        weights moved ``sam_rho`` up the gradient (:mod:`~freqforensics.engine.sam`)."""
+        saved = _sam.ascent_step(self.model.parameters(), self.cfg.sam_rho)
+        if not saved:
+            return  # a zero or non-finite gradient: step (or skip) as without SAM
+        self.optimizer.zero_grad(set_to_none=True)
+        with _sam.frozen_bn_stats(self.model):
+            for batch in batches:
+                self._backward(batch)
+        _sam.undo(saved)
 
     def _finite(self, batch: dict[str, Any]) -> bool:
         """Whether ``batch`` is finite (on every process); count and log it when it is not."""

@@ -16,6 +16,10 @@ a pickled ``last.pt`` of an older version. A training batch with a non-finite im
 vector or label never reaches the model: it is skipped, logged with its sample ids and counted
 in the ``skipped_batches`` column of ``metrics.csv``.
 
+With ``TrainConfig.sam_rho > 0`` each step is a sharpness-aware one
+(:mod:`~freqforensics.engine.sam`): a second forward and backward pass of the same batches at
+weights moved up the gradient.
+
 Multi-process training (``torchrun``) is set up by :mod:`~freqforensics.engine.distributed`;
 TF32 and mixed precision are settings of :mod:`~freqforensics.engine.precision`; the
 channels-last memory format and ``torch.compile`` (``TrainConfig.channels_last``,

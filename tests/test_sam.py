@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_engine import ToyDetector, ToyFaces, _assert_same_weights, _cfg
+from test_engine import Crash, ToyDetector, ToyFaces, _assert_same_weights, _cfg
 from torch import nn
 
 from freqforensics.config import load_config
@@ -174,6 +174,26 @@ class TestTrainer:
         losses = [row["train_loss"] for row in runs[0].history]
         assert losses[-1] < losses[0]
         assert [row["train_loss"] for row in runs[1].history] == losses
+
+    def test_crash_then_resume_equals_uninterrupted(self, tmp_path: Path) -> None:
+        # dropout draws a fresh mask in the second pass too: the RNG state must resume with it
+        cfg = _cfg(epochs=2, checkpoint_every=1, sam_rho=0.05)
+        runs = {}
+        for name, crash in (("full", None), ("crash", 10)):
+            torch.manual_seed(0)
+            trainer = Trainer(ToyDetector(), ToyFaces(16, crash_after=crash), None, cfg,
+                              tmp_path / name)
+            if crash is None:
+                trainer.fit()
+            else:
+                with pytest.raises(Crash):
+                    trainer.fit()
+                torch.manual_seed(99)  # other initial weights: all reloaded
+                trainer = Trainer(ToyDetector(), ToyFaces(16), None, cfg, tmp_path / name)
+                trainer.fit(resume=True)
+                assert trainer.train_set.seen == runs["full"].train_set.seen[-(32 - 8):]
+            runs[name] = trainer
+        _assert_same_weights(runs["crash"].model, runs["full"].model)
 
     @pytest.mark.parametrize("bad", [-0.1, math.nan, math.inf, True, "0.05"])
     def test_bad_rho_is_a_value_error(self, bad: object) -> None:

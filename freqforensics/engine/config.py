@@ -91,9 +91,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if isinstance(self.sam_rho, bool) or not (
-                isinstance(self.sam_rho, (int, float)) and math.isfinite(self.sam_rho)
-                and self.sam_rho >= 0):
+        rho = self.sam_rho
+        number = isinstance(rho, (int, float)) and not isinstance(rho, bool)
+        if not (number and math.isfinite(rho) and rho >= 0):
             raise ValueError(f"sam_rho must be a finite number >= 0 (0: off), got {self.sam_rho!r}")
         if self.scheduler not in ("cosine", "none"):
             raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")

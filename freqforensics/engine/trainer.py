@@ -260,7 +260,7 @@ class Trainer:
         for _ in bar:
             t0 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
-            step_loss, batches = 0.0, []
+            step_loss, used, kept = 0.0, 0, []  # kept: the batches SAM's second pass needs
             for _micro in range(cfg.accumulate):
                 try:
                     batch = next(it)
@@ -269,11 +269,12 @@ class Trainer:
                 if not self._finite(batch):
                     continue  # never forward a NaN: it would reach the weights and BatchNorm
                 step_loss += self._backward(batch)
-                batches.append(batch)
-            used = len(batches)
-            if used and cfg.sam_rho > 0:
-                self._sharpness_aware(batches)
+                used += 1
+                if cfg.sam_rho > 0:
+                    kept.append(batch)
             if used:
+                if kept:
+                    self._sharpness_aware(kept)
                 if cfg.grad_clip is not None:
                     self.scaler.unscale_(self.optimizer)
                     nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)

@@ -31,6 +31,7 @@ from PIL import Image, ImageFilter
 from scipy.ndimage import gaussian_filter
 
 from freqforensics._checks import check_rgb_uint8
+from freqforensics._images import to_uint8
 
 __all__ = ["make_self_blended", "make_pseudo_fake", "central_box", "soften", "sharpen"]
 
@@ -158,7 +159,7 @@ def make_self_blended(image: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     base = image.astype(np.float32)
     m = mask[:, :, None]
     fake = base + m * (altered - base)
-    fake = np.clip(np.rint(fake), 0, 255).astype(np.uint8)
+    fake = to_uint8(fake)
     return fake, mask
 
 
@@ -248,7 +249,7 @@ def make_pseudo_fake(
     base = inner.astype(np.float32)
     out = base + taper[:, :, None] * (blended.astype(np.float32) - base)
     fake = crop.copy()
-    fake[y0:y1, x0:x1] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    fake[y0:y1, x0:x1] = to_uint8(out)
     mask = np.zeros((h, w), np.float32)
     mask[y0:y1, x0:x1] = inner_mask * taper
     return fake, mask

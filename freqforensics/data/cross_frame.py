@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from freqforensics._images import to_uint8
 from freqforensics.data._sbi_checks import _check_crop, _check_landmarks
 
 __all__ = ["STABLE_POINTS", "WINDOW", "similarity", "align_face", "same_video_partners"]
@@ -122,7 +123,7 @@ def align_face(
                          output_shape=(h, w), order=1, mode="mirror")
         for c in range(3)
     ]
-    aligned = np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
+    aligned = to_uint8(np.stack(channels, axis=-1))
     moved = src_lm @ forward[:, :2].T + forward[:, 2]
     return aligned, moved
 

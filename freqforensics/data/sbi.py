@@ -72,6 +72,7 @@ from __future__ import annotations
 import numpy as np
 
 from freqforensics._checks import check_probability
+from freqforensics._images import to_uint8
 from freqforensics.data._sbi_checks import _check_crop, _check_landmarks, _check_rng
 from freqforensics.data._sbi_checks import _face_template as _face_template  # tests, examples
 from freqforensics.data.sbi_masks import (
@@ -143,7 +144,7 @@ def _blend(
     base = target.astype(np.float32)
     m = mask[:, :, None]
     fake = base + m * (moved.astype(np.float32) - base)
-    return np.clip(np.rint(fake), 0, 255).astype(np.uint8), mask
+    return to_uint8(fake), mask
 
 
 def _pick_target(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from freqforensics._checks import check_probability, check_rgb_uint8
+from freqforensics._images import to_uint8
 from freqforensics.data._sbi_checks import _check_rng
 
 __all__ = ["source_transform", "view_transform"]
@@ -77,7 +78,7 @@ def _sharpen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kernel = ((1 - alpha) * identity + alpha * effect).astype(np.float32)
     x = image.astype(np.float32)
     out = np.stack([correlate(x[..., c], kernel, mode="mirror") for c in range(3)], axis=-1)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return to_uint8(out)
 
 
 def source_transform(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -145,7 +146,7 @@ def view_transform(image: np.ndarray, rng: np.random.Generator, p: float = 0.3) 
         x = _hsv_shift(x, rng)
     if rng.random() < p:
         return _brightness_contrast(x, rng, 0.3)
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return to_uint8(x)
 
 
 def _rgb_shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -166,7 +167,7 @@ def _brightness_contrast(x: np.ndarray, rng: np.random.Generator, limit: float) 
     """``RandomBrightnessContrast`` of ±limit, brightness by the maximum, rounded to uint8."""
     gain = 1 + rng.uniform(-limit, limit)
     offset = rng.uniform(-limit, limit) * 255
-    return np.clip(np.rint(x * gain + offset), 0, 255).astype(np.uint8)
+    return to_uint8(x * gain + offset)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class _Affine:
         moved = affine_transform(
             image.astype(np.float32), matrix, offset=offset, order=1, mode="mirror"
         )
-        return np.clip(np.rint(moved), 0, 255).astype(np.uint8)
+        return to_uint8(moved)
 
 
 def _reference_frame(lm: np.ndarray) -> tuple[float, float]:

@@ -34,8 +34,3 @@ def check_int(value: object, name: str, low: int, high: int) -> int:
     if not low <= int(value) <= high:
         raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
     return int(value)
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """Round, clip to [0, 255] and cast to ``uint8``."""
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)

@@ -53,8 +53,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from freqforensics._images import to_uint8
 from freqforensics.data.codecs import h264_round_trip, reencode_h264
-from freqforensics.perturbations._common import Seed, check_image, check_int, check_number, to_uint8
+from freqforensics.perturbations._common import Seed, check_image, check_int, check_number
 
 __all__ = [
     "DEEPERFORENSICS_LEVELS",

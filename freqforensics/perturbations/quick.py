@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from freqforensics._images import to_uint8
 from freqforensics.data.codecs import jpeg_compress
 from freqforensics.perturbations._common import Seed, check_image, check_number
 
@@ -56,7 +57,7 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     if sigma == 0:
         return image.copy()
     out = gaussian_filter(image.astype(np.float32), sigma=(sigma, sigma, 0), mode="reflect")
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return to_uint8(out)
 
 
 def gaussian_noise(image: np.ndarray, std: float, seed: Seed = 0) -> np.ndarray:
@@ -83,7 +84,7 @@ def gaussian_noise(image: np.ndarray, std: float, seed: Seed = 0) -> np.ndarray:
         return image.copy()
     rng = np.random.default_rng(seed)
     noise = rng.normal(0.0, 255.0 * std, size=image.shape).astype(np.float32)
-    return np.clip(np.rint(image.astype(np.float32) + noise), 0, 255).astype(np.uint8)
+    return to_uint8(image.astype(np.float32) + noise)
 
 
 def resize_down_up(image: np.ndarray, scale: float) -> np.ndarray:

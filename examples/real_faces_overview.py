@@ -6,6 +6,12 @@ against the issue's target of 75 and chance. Nothing is trained or run: the numb
 the files recorded, with the commit each measured. What it shows for the committed runs:
 docs/reproducing.rst.
 
+It also asks whether the issue's rule, "select on the fold's own validation split", could have
+found a better run: per fold, the validation AUC each run recorded for its selected epoch (the
+photos against their SBI fakes; not recorded for ablation variants) against its test AUC, as a
+Spearman rank correlation and as the run that validation alone would have picked, drawn in a
+second panel.
+
 A run is ``LABEL=PATH`` or, for one variant of an ablation file, ``LABEL=PATH#VARIANT``:
 
     python examples/real_faces_overview.py \\
@@ -48,6 +54,16 @@ def fold_aucs(results: dict[str, Any], where: str, variant: str | None = None) -
     return [100 * float(by_name[name]["frame"]["auc"]) for name in FOLDS]
 
 
+def val_aucs(results: dict[str, Any], variant: str | None) -> list[float | None]:
+    """The validation AUC (in %) each fold's selected epoch recorded; None where not recorded
+    (an ablation variant: the file does not record it per variant)."""
+    if variant is not None:
+        return [None] * len(FOLDS)
+    by_name = {f.get("fold"): f for f in results.get("folds", []) if isinstance(f, dict)}
+    values = [by_name.get(name, {}).get("best_val_auc") for name in FOLDS]
+    return [None if v is None else 100 * float(v) for v in values]
+
+
 def parse_run(spec: str) -> tuple[str, Path, str | None]:
     """``LABEL=PATH[#VARIANT]`` -> ``(label, path, variant)``."""
     label, sep, rest = spec.partition("=")
@@ -58,7 +74,8 @@ def parse_run(spec: str) -> tuple[str, Path, str | None]:
 
 
 def overview(specs: list[str]) -> list[dict[str, Any]]:
-    """One row per run: label, file, variant, the commit it measured, fold AUCs and mean."""
+    """One row per run: label, file, variant, the commit it measured, fold AUCs, their mean
+    and each fold's validation AUC."""
     rows = []
     for spec in specs:
         label, path, variant = parse_run(spec)
@@ -70,8 +87,31 @@ def overview(specs: list[str]) -> list[dict[str, Any]]:
         aucs = fold_aucs(results, str(path), variant)
         rows.append({"label": label, "file": str(path), "variant": variant,
                      "commit": results.get("commit"),
-                     "frame_auc": dict(zip(FOLDS, aucs)), "mean": sum(aucs) / len(aucs)})
+                     "frame_auc": dict(zip(FOLDS, aucs)), "mean": sum(aucs) / len(aucs),
+                     "val_auc": dict(zip(FOLDS, val_aucs(results, variant)))})
     return rows
+
+
+def validation_check(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per fold, over the runs that recorded a validation AUC: its Spearman rank correlation
+    with the test AUC (None under 3 runs), and the run validation alone picks (the highest
+    validation AUC) with its test AUC; and the mean of the three picks' test AUCs (None when a
+    fold has no run with a validation AUC)."""
+    from scipy.stats import spearmanr
+
+    folds: dict[str, Any] = {}
+    for fold in FOLDS:
+        pairs = [(r["val_auc"][fold], r["frame_auc"][fold], r["label"]) for r in rows
+                 if r["val_auc"][fold] is not None]
+        rho = (float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic)
+               if len(pairs) >= 3 else None)
+        best = max(pairs, key=lambda p: p[0], default=None)
+        folds[fold] = {"runs": len(pairs), "spearman_val_vs_test": rho,
+                       "picked": None if best is None else
+                       {"label": best[2], "val_auc": best[0], "frame_auc": best[1]}}
+    picked = [folds[f]["picked"] for f in FOLDS]
+    mean = (None if None in picked else sum(p["frame_auc"] for p in picked) / len(picked))
+    return {"folds": folds, "picked_mean": mean}
 
 
 def plot(rows: list[dict[str, Any]], path: Path | None = None) -> Any:
@@ -81,7 +121,8 @@ def plot(rows: list[dict[str, Any]], path: Path | None = None) -> Any:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.4))
+    fig, (ax, ax_val) = plt.subplots(1, 2, figsize=(13, 0.42 * len(rows) + 1.4),
+                                     width_ratios=(3, 2))
     y = list(range(len(rows)))[::-1]
     ax.barh(y, [r["mean"] for r in rows], color="0.85", label="mean of the three folds")
     for fold, marker in zip(FOLDS, "osD"):
@@ -95,6 +136,17 @@ def plot(rows: list[dict[str, Any]], path: Path | None = None) -> Any:
     ax.set_title("Real-faces protocol, ffpp-mini: every three-fold run")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / len(rows) - 0.06), ncol=3,
               fontsize="small")
+    for fold, marker in zip(FOLDS, "osD"):
+        seen = [r for r in rows if r["val_auc"][fold] is not None]
+        ax_val.scatter([r["val_auc"][fold] for r in seen], [r["frame_auc"][fold] for r in seen],
+                       marker=marker, label=fold.removeprefix("fold-"))
+    ax_val.axhline(TARGET, color="tab:red", linestyle="--")
+    ax_val.axhline(50, color="0.4", linestyle=":")
+    ax_val.set_ylim(0, 100)
+    ax_val.set_xlabel("validation AUC (%) of the selected epoch (photos vs SBI)")
+    ax_val.set_ylabel("test frame AUC (%)")
+    ax_val.set_title("Does validation pick the better run?")
+    ax_val.legend(fontsize="small")
     fig.tight_layout()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +167,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "target": TARGET,
         "runs": rows,
         "reaching_target": [r["label"] for r in rows if r["mean"] >= TARGET],
+        "validation": validation_check(rows),
         "command": shlex.join(["python", "examples/real_faces_overview.py", *args.runs,
                                "--out", str(args.out)]
                               + (["--plot", str(args.plot)] if args.plot else [])),
@@ -126,6 +179,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for r in rows:
         folds = " / ".join(f"{v:5.2f}" for v in r["frame_auc"].values())
         print(f"{r['label']:<{width}}  {folds}  mean {r['mean']:5.2f}")
+    for fold, c in summary["validation"]["folds"].items():
+        rho, pick = c["spearman_val_vs_test"], c["picked"]
+        print(f"{fold}: validation vs test over {c['runs']} runs, Spearman "
+              + ("n/a" if rho is None else f"{rho:+.2f}")
+              + ("" if pick is None else
+                 f"; validation picks {pick['label']!r}: test {pick['frame_auc']:.2f}"))
     print(f"wrote {args.out}")
     if args.plot is not None:
         plot(rows, args.plot)

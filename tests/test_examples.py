@@ -321,7 +321,8 @@ def test_real_faces_overview_reads_runs_and_variants(tmp_path: Path) -> None:
     the runs that reach the target, the provenance and the figure's rows."""
     ov = load_example("real_faces_overview")
     run = tmp_path / "run.json"
-    run.write_text(json.dumps({"commit": "abc1234", "results": _three_folds([0.5, 0.8, 0.95])}))
+    run.write_text(json.dumps({"commit": "abc1234", "results": _three_folds([0.5, 0.8, 0.95]),
+                               "folds": [{"fold": "fold-519", "best_val_auc": 0.9}]}))
     ablation = tmp_path / "ablation.json"
     ablation.write_text(json.dumps({"results": {"ablation": {"v one": _three_folds([1, 1, .7])}}}))
     rows = ov.main([f"a run={run}", f"a variant={ablation}#v one",
@@ -330,8 +331,15 @@ def test_real_faces_overview_reads_runs_and_variants(tmp_path: Path) -> None:
     assert list(rows[0]["frame_auc"].values()) == pytest.approx([80.0, 95.0, 50.0])
     assert rows[0]["mean"] == pytest.approx(75.0) and rows[0]["commit"] == "abc1234"
     assert rows[1]["mean"] == pytest.approx(90.0) and rows[1]["variant"] == "v one"
+    assert rows[0]["val_auc"] == {"fold-004": None, "fold-519": pytest.approx(90.0),
+                                  "fold-634": None}
+    assert set(rows[1]["val_auc"].values()) == {None}  # a variant's: not recorded
     saved = json.loads((tmp_path / "o.json").read_text())
     assert saved["reaching_target"] == ["a run", "a variant"]
+    assert saved["validation"]["folds"]["fold-519"] == {
+        "runs": 1, "spearman_val_vs_test": None,
+        "picked": {"label": "a run", "val_auc": pytest.approx(90.0), "frame_auc": 95.0}}
+    assert saved["validation"]["picked_mean"] is None  # folds 004 and 634: no validation AUC
     assert saved["command"].startswith("python examples/real_faces_overview.py 'a run=")
     assert "git_commit" in saved["machine"]
     need_module("matplotlib")
@@ -340,6 +348,26 @@ def test_real_faces_overview_reads_runs_and_variants(tmp_path: Path) -> None:
     rows_at = dict(zip([t.get_text() for t in ax.get_yticklabels()], ax.get_yticks()))
     assert rows_at["a run"] > rows_at["a variant"]  # the first run on top
     assert (tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+    points = fig.axes[1].collections[1].get_offsets()  # fold 519's: validation, test
+    assert points.tolist() == [pytest.approx([90.0, 95.0])]
+
+
+def test_real_faces_overview_asks_whether_validation_picks_the_better_run() -> None:
+    """Per fold, the rank correlation of validation and test AUC and the run validation picks."""
+    ov = load_example("real_faces_overview")
+
+    def row(label: str, val: float, test: float) -> dict[str, Any]:
+        return {"label": label, "val_auc": dict.fromkeys(ov.FOLDS, val),
+                "frame_auc": {"fold-004": test, "fold-519": test + 10, "fold-634": 100 - test}}
+
+    check = ov.validation_check([row("a", 80.0, 60.0), row("b", 85.0, 40.0),
+                                 row("c", 90.0, 20.0)])
+    assert check["folds"]["fold-004"]["spearman_val_vs_test"] == pytest.approx(-1.0)
+    assert check["folds"]["fold-634"]["spearman_val_vs_test"] == pytest.approx(1.0)
+    assert check["folds"]["fold-004"]["picked"] == {"label": "c", "val_auc": 90.0,
+                                                    "frame_auc": 20.0}
+    assert check["folds"]["fold-519"]["runs"] == 3
+    assert check["picked_mean"] == pytest.approx((20.0 + 30.0 + 80.0) / 3)
 
 
 def test_real_faces_overview_refuses_what_it_cannot_read(tmp_path: Path) -> None:
@@ -372,7 +400,9 @@ def test_real_faces_overview_rebuilds_the_recorded_file() -> None:
                            "real_faces_overview.json").read_text())
     specs = [f"{r['label']}={r['file']}" + (f"#{r['variant']}" if r["variant"] else "")
              for r in recorded["runs"]]
-    assert ov.overview(specs) == recorded["runs"]
+    rows = ov.overview(specs)
+    assert rows == recorded["runs"]
+    assert ov.validation_check(rows) == recorded["validation"]
     assert recorded["reaching_target"] == []
 
 

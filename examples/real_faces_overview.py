@@ -54,14 +54,19 @@ def fold_aucs(results: dict[str, Any], where: str, variant: str | None = None) -
     return [100 * float(by_name[name]["frame"]["auc"]) for name in FOLDS]
 
 
-def val_aucs(results: dict[str, Any], variant: str | None) -> list[float | None]:
-    """The validation AUC (in %) each fold's selected epoch recorded; None where not recorded
-    (an ablation variant: the file does not record it per variant)."""
-    if variant is not None:
-        return [None] * len(FOLDS)
+def selection(results: dict[str, Any], variant: str | None) -> dict[str, dict[str, Any]]:
+    """Per fold, what validation selected: the validation AUC (in %) of the selected epoch,
+    that epoch and the number of epochs; None where not recorded (an ablation variant: the
+    file does not record it per variant)."""
     by_name = {f.get("fold"): f for f in results.get("folds", []) if isinstance(f, dict)}
-    values = [by_name.get(name, {}).get("best_val_auc") for name in FOLDS]
-    return [None if v is None else 100 * float(v) for v in values]
+    out = {}
+    for name in FOLDS:
+        fold = {} if variant is not None else by_name.get(name, {})
+        val, history = fold.get("best_val_auc"), fold.get("history")
+        out[name] = {"val_auc": None if val is None else 100 * float(val),
+                     "best_epoch": fold.get("best_epoch"),
+                     "epochs": len(history) if isinstance(history, list) else None}
+    return out
 
 
 def parse_run(spec: str) -> tuple[str, Path, str | None]:
@@ -74,8 +79,8 @@ def parse_run(spec: str) -> tuple[str, Path, str | None]:
 
 
 def overview(specs: list[str]) -> list[dict[str, Any]]:
-    """One row per run: label, file, variant, the commit it measured, fold AUCs, their mean
-    and each fold's validation AUC."""
+    """One row per run: label, file, variant, the commit it measured, fold AUCs, their mean,
+    and each fold's validation AUC and ``[selected epoch, epochs]``."""
     rows = []
     for spec in specs:
         label, path, variant = parse_run(spec)
@@ -85,10 +90,13 @@ def overview(specs: list[str]) -> list[dict[str, Any]]:
                              "(no such file)")
         results = json.loads(file.read_text())
         aucs = fold_aucs(results, str(path), variant)
+        selected = selection(results, variant)
         rows.append({"label": label, "file": str(path), "variant": variant,
                      "commit": results.get("commit"),
                      "frame_auc": dict(zip(FOLDS, aucs)), "mean": sum(aucs) / len(aucs),
-                     "val_auc": dict(zip(FOLDS, val_aucs(results, variant)))})
+                     "val_auc": {f: selected[f]["val_auc"] for f in FOLDS},
+                     "best_epoch": {f: [selected[f]["best_epoch"], selected[f]["epochs"]]
+                                    for f in FOLDS}})
     return rows
 
 
@@ -111,7 +119,11 @@ def validation_check(rows: list[dict[str, Any]]) -> dict[str, Any]:
                        {"label": best[2], "val_auc": best[0], "frame_auc": best[1]}}
     picked = [folds[f]["picked"] for f in FOLDS]
     mean = (None if None in picked else sum(p["frame_auc"] for p in picked) / len(picked))
-    return {"folds": folds, "picked_mean": mean}
+    epochs = [tuple(r["best_epoch"][f]) for r in rows for f in FOLDS
+              if None not in r["best_epoch"][f]]
+    return {"folds": folds, "picked_mean": mean,
+            "selected_epoch": {"folds": len(epochs),
+                               "last_or_next_to_last": sum(e >= n - 1 for e, n in epochs)}}
 
 
 def plot(rows: list[dict[str, Any]], path: Path | None = None) -> Any:

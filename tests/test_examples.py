@@ -322,7 +322,8 @@ def test_real_faces_overview_reads_runs_and_variants(tmp_path: Path) -> None:
     ov = load_example("real_faces_overview")
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"commit": "abc1234", "results": _three_folds([0.5, 0.8, 0.95]),
-                               "folds": [{"fold": "fold-519", "best_val_auc": 0.9}]}))
+                               "folds": [{"fold": "fold-519", "best_val_auc": 0.9,
+                                          "best_epoch": 3, "history": [{}] * 4}]}))
     ablation = tmp_path / "ablation.json"
     ablation.write_text(json.dumps({"results": {"ablation": {"v one": _three_folds([1, 1, .7])}}}))
     rows = ov.main([f"a run={run}", f"a variant={ablation}#v one",
@@ -334,12 +335,15 @@ def test_real_faces_overview_reads_runs_and_variants(tmp_path: Path) -> None:
     assert rows[0]["val_auc"] == {"fold-004": None, "fold-519": pytest.approx(90.0),
                                   "fold-634": None}
     assert set(rows[1]["val_auc"].values()) == {None}  # a variant's: not recorded
+    assert rows[0]["best_epoch"]["fold-519"] == [3, 4]
+    assert rows[0]["best_epoch"]["fold-004"] == [None, None]
     saved = json.loads((tmp_path / "o.json").read_text())
     assert saved["reaching_target"] == ["a run", "a variant"]
     assert saved["validation"]["folds"]["fold-519"] == {
         "runs": 1, "spearman_val_vs_test": None,
         "picked": {"label": "a run", "val_auc": pytest.approx(90.0), "frame_auc": 95.0}}
     assert saved["validation"]["picked_mean"] is None  # folds 004 and 634: no validation AUC
+    assert saved["validation"]["selected_epoch"] == {"folds": 1, "last_or_next_to_last": 1}
     assert saved["command"].startswith("python examples/real_faces_overview.py 'a run=")
     assert "git_commit" in saved["machine"]
     need_module("matplotlib")
@@ -358,7 +362,8 @@ def test_real_faces_overview_asks_whether_validation_picks_the_better_run() -> N
 
     def row(label: str, val: float, test: float) -> dict[str, Any]:
         return {"label": label, "val_auc": dict.fromkeys(ov.FOLDS, val),
-                "frame_auc": {"fold-004": test, "fold-519": test + 10, "fold-634": 100 - test}}
+                "frame_auc": {"fold-004": test, "fold-519": test + 10, "fold-634": 100 - test},
+                "best_epoch": dict.fromkeys(ov.FOLDS, [{"a": 9, "b": 8, "c": 2}[label], 9])}
 
     check = ov.validation_check([row("a", 80.0, 60.0), row("b", 85.0, 40.0),
                                  row("c", 90.0, 20.0)])
@@ -368,6 +373,7 @@ def test_real_faces_overview_asks_whether_validation_picks_the_better_run() -> N
                                                     "frame_auc": 20.0}
     assert check["folds"]["fold-519"]["runs"] == 3
     assert check["picked_mean"] == pytest.approx((20.0 + 30.0 + 80.0) / 3)
+    assert check["selected_epoch"] == {"folds": 9, "last_or_next_to_last": 6}  # a's and b's
 
 
 def test_real_faces_overview_refuses_what_it_cannot_read(tmp_path: Path) -> None:

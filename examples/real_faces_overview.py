@@ -55,18 +55,18 @@ def fold_aucs(results: dict[str, Any], where: str, variant: str | None = None) -
 
 
 def selection(results: dict[str, Any], variant: str | None) -> dict[str, dict[str, Any]]:
-    """Per fold, what validation selected: the validation AUC (in %) of the selected epoch,
-    that epoch and the number of epochs; None where not recorded (an ablation variant: the
-    file does not record it per variant)."""
+    """What validation selected, per fold: ``val_auc``, the validation AUC (in %) of the
+    selected epoch, and ``best_epoch``, ``[that epoch, the number of epochs]``; None where not
+    recorded (an ablation variant: the file does not record it per variant)."""
     by_name = {f.get("fold"): f for f in results.get("folds", []) if isinstance(f, dict)}
-    out = {}
+    val_auc, best_epoch = {}, {}
     for name in FOLDS:
         fold = {} if variant is not None else by_name.get(name, {})
         val, history = fold.get("best_val_auc"), fold.get("history")
-        out[name] = {"val_auc": None if val is None else 100 * float(val),
-                     "best_epoch": fold.get("best_epoch"),
-                     "epochs": len(history) if isinstance(history, list) else None}
-    return out
+        val_auc[name] = None if val is None else 100 * float(val)
+        best_epoch[name] = [fold.get("best_epoch"),
+                            len(history) if isinstance(history, list) else None]
+    return {"val_auc": val_auc, "best_epoch": best_epoch}
 
 
 def parse_run(spec: str) -> tuple[str, Path, str | None]:
@@ -90,13 +90,10 @@ def overview(specs: list[str]) -> list[dict[str, Any]]:
                              "(no such file)")
         results = json.loads(file.read_text())
         aucs = fold_aucs(results, str(path), variant)
-        selected = selection(results, variant)
         rows.append({"label": label, "file": str(path), "variant": variant,
                      "commit": results.get("commit"),
                      "frame_auc": dict(zip(FOLDS, aucs)), "mean": sum(aucs) / len(aucs),
-                     "val_auc": {f: selected[f]["val_auc"] for f in FOLDS},
-                     "best_epoch": {f: [selected[f]["best_epoch"], selected[f]["epochs"]]
-                                    for f in FOLDS}})
+                     **selection(results, variant)})
     return rows
 
 

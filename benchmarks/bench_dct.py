@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     add_record_arguments,
     check_recordable,
+    command,
     machine,
     render_markdown,
     section,
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             data["cases"].append(run(shape, args.repeat, device))
     data["sections"] = sections(data)
     print(render_markdown(data["sections"]))
+    data["command"] = command(__file__, argv)
     write_json(data, args.out)
     return data
 

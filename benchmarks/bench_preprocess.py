@@ -507,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             + f"; IoU mean {_fmt(r['iou_mean'])}, p5 {_fmt(r['iou_p5'])} (target mean >= "
             f"{IOU_TARGET}: {'met' if r['iou_met'] else 'NOT met'})"
         )
+    result["command"] = common.command(__file__, argv)
     common.write_json(result, args.out)
     return 0
 

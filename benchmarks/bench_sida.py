@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     add_record_arguments,
     check_recordable,
+    command,
     machine,
     render_markdown,
     section,
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(render_markdown([sec]))
     data = {"benchmark": "sida", "machine": machine(), "shape": list(shape),
             "paths": results, "summary": summary, "sections": [sec]}
+    data["command"] = command(__file__, argv)
     write_json(data, args.out)
     return data
 

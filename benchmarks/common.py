@@ -61,6 +61,11 @@ def check_recordable(out: Path | None, allow_dirty: bool,
                      "(make bench FORCE=1)")
 
 
+def command(script: str, argv: list[str] | None) -> str:
+    """The command line that ran the benchmark ``script`` (its ``__file__``) with ``argv``."""
+    return provenance.command(Path(script).resolve().relative_to(REPO).as_posix(), argv)
+
+
 def machine() -> dict[str, Any]:
     """Where the numbers come from: CPU, cores, threads, torch, GPU, commit, dirty flag, date."""
     return provenance.machine(REPO, OUTPUTS)

@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = common.machine()
     result["sections"] = sections(result)
     print(common.render_markdown(result["sections"]))
+    result["command"] = common.command(__file__, argv)
     common.write_json(result, args.out)
     return 0
 

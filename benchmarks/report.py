@@ -55,8 +55,9 @@ def main(results: str, out: str) -> None:
                      + (f", GPU {m['gpu']}" if m.get("gpu") else "")
                      + f"; {m.get('date', '?')}, commit {m.get('git_commit', '?')}"
                      + (" (with uncommitted changes)" if m.get("git_dirty") else ""))
+            ran = f" Command: ``{data['command']}``." if data.get("command") else ""
             parts += [_heading(TITLES.get(stem, stem), "-"),
-                      f"Source: ``benchmarks/results/{path.name}``. Machine: {where}.", ""]
+                      f"Source: ``benchmarks/results/{path.name}``.{ran} Machine: {where}.", ""]
             for sec in data.get("sections", []):
                 parts += [f"**{sec['title']}**", "", _table(sec), sec["text"], ""]
     notes = Path(results) / "notes.rst"

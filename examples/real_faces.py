@@ -31,7 +31,6 @@ import argparse
 import json
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ import numpy as np
 from freqforensics.config import RunConfig, config_to_dict, load_config, save_config
 from freqforensics.evaluation import evaluate
 from freqforensics.models import SFCLHCMF
-from freqforensics.provenance import machine
+from freqforensics.provenance import command, machine
 from freqforensics.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,8 +306,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "train_seconds": train_seconds,
         "seconds": time.perf_counter() - t0,
         "commit": machine(ROOT)["git_commit"],
-        "command": " ".join(["python", "examples/real_faces.py", *(sys.argv[1:] if argv is None
-                                                               else argv)]),
+        "command": command("examples/real_faces.py", argv),
         "config": config_to_dict(base),
         "machine": machine(ROOT),
         "folds": [{k: v for k, v in f.items() if k not in ("labels", "probs")} for f in folds],

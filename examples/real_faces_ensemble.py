@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from freqforensics.evaluation import method_metrics, quiet_metrics
-from freqforensics.provenance import machine
+from freqforensics.provenance import command, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,8 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         **scored,
         "members": {p: {"commit": r.get("commit"), "command": r.get("command")}
                     for p, r in runs.items()},
-        "command": " ".join(["python", "examples/real_faces_ensemble.py",
-                             *(sys.argv[1:] if argv is None else argv)]),
+        "command": command("examples/real_faces_ensemble.py", argv),
         "commit": provenance["git_commit"],
         "machine": provenance,
     }

@@ -26,7 +26,7 @@ from freqforensics.config import load_config
 from freqforensics.evaluation import evaluate
 from freqforensics.metrics import binary_metrics
 from freqforensics.models import SFCLHCMF
-from freqforensics.provenance import machine
+from freqforensics.provenance import command, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {fake:8s} {cells}")
     print("(* an original the model trained on, as a real)")
     trained = args.run / "results.json"
-    record = {"command": "python examples/seen_reals.py " + " ".join(sys.argv[1:] if argv is None
-                                                                     else argv),
+    record = {"command": command("examples/seen_reals.py", argv),
               "run": str(args.run),
               "models_commit": json.loads(trained.read_text()).get("commit")
               if trained.is_file() else None,

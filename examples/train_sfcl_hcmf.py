@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from freqforensics.config import RunConfig, config_to_dict, load_config
 from freqforensics.data.synthetic import SelfBlendedFaces
 from freqforensics.engine import collate_batch
 from freqforensics.metrics import format_table
-from freqforensics.provenance import machine
+from freqforensics.provenance import command, machine
 from freqforensics.training import train
 
 #: The recipe ``make demo`` runs (``freqforensics train --config configs/cpu-demo.yaml`` is the
@@ -157,8 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": str(args.config),
         "preset": args.preset,
         "seconds": time.perf_counter() - t0,
-        "command": " ".join(["python", "examples/train_sfcl_hcmf.py", *(sys.argv[1:] if argv is None
-                                                               else argv)]),
+        "command": command("examples/train_sfcl_hcmf.py", argv),
         "machine": machine(Path(__file__).resolve().parents[1]),
         "results": {k: {kk: vv for kk, vv in v.items() if kk not in ("labels", "probs")}
                     for k, v in results.items()},

@@ -16,7 +16,6 @@ import argparse
 import csv
 import json
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from scipy import ndimage, stats
 from freqforensics.config import load_config
 from freqforensics.data.codecs import read_rgb
 from freqforensics.data.dataset import load_rows
-from freqforensics.provenance import machine
+from freqforensics.provenance import command, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--frames", type=int, default=32, help="crops per video")
     args = parser.parse_args(argv)
     result = analyse(args.run, args.frames)
-    result["command"] = "python examples/video_detail.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+    result["command"] = command("examples/video_detail.py", argv)
     result["machine"] = machine(ROOT)
     for video, v in result["videos"].items():
         print(f"{video:40s} label {v['label']} detail {v['detail']:7.1f}  " + "  ".join(

@@ -2,7 +2,8 @@
 
 Every results file the project commits (benchmarks, ``make demo``, ``make real-faces``) carries
 :func:`machine`: the CPU, cores, torch threads and version, the GPU if any, the git commit,
-whether the working tree had uncommitted changes, and the date.
+whether the working tree had uncommitted changes, and the date; and :func:`command`: the command
+line that wrote it, quoted so that it can be run again as it stands.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["dirty_paths", "git_state", "machine"]
+__all__ = ["command", "dirty_paths", "git_state", "machine"]
 
 
 def dirty_paths(porcelain: str, ignore: tuple[str, ...] = ()) -> list[str]:
@@ -81,3 +84,15 @@ def machine(repo: str | Path, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def command(script: str, argv: list[str] | None = None) -> str:
+    """The command line that runs ``script`` with ``argv``, quoted as a shell reads it.
+
+    ``argv`` defaults to this process's arguments (``sys.argv[1:]``), as a script's
+    ``main(argv=None)`` receives them. An argument with a space stays one argument:
+
+    >>> command("examples/real_faces.py", ["--variants", "with H.264", "--folds", "519"])
+    "python examples/real_faces.py --variants 'with H.264' --folds 519"
+    """
+    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])

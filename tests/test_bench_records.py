@@ -106,7 +106,10 @@ def test_tracking_profile_accounts_for_the_tracked_time(tmp_path: Path) -> None:
     assert module.main(["--frames", "12", "--out", str(out), "--allow-dirty"]) == 0
     import json
 
-    p = json.loads(out.read_text())["profile"]
+    record = json.loads(out.read_text())
+    assert record["command"] == ("python benchmarks/profile_tracking.py --frames 12 --out "
+                                 f"{out} --allow-dirty")
+    p = record["profile"]
     assert p["frames"] == 12 and p["size"] == "1280x720"
     stages = p["stages_ms_per_frame"]
     assert len(stages) == len(module.STAGES) and all(v >= 0 for v in stages.values())

@@ -86,13 +86,17 @@ def machine(repo: str | Path, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     return info
 
 
-def command(script: str, argv: list[str] | None = None) -> str:
-    """The command line that runs ``script`` with ``argv``, quoted as a shell reads it.
+def command(program: str, argv: list[str] | None = None) -> str:
+    """The command line that runs ``program`` with ``argv``, quoted as a shell reads it.
 
+    ``program`` is a Python script (run by ``python``) or a command such as ``freqforensics``.
     ``argv`` defaults to this process's arguments (``sys.argv[1:]``), as a script's
     ``main(argv=None)`` receives them. An argument with a space stays one argument:
 
     >>> command("examples/real_faces.py", ["--variants", "with H.264", "--folds", "519"])
     "python examples/real_faces.py --variants 'with H.264' --folds 519"
+    >>> command("freqforensics", ["evaluate", "--videos", "004", "004_982"])
+    'freqforensics evaluate --videos 004 004_982'
     """
-    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+    run = ["python", program] if program.endswith(".py") else [program]
+    return shlex.join([*run, *(sys.argv[1:] if argv is None else argv)])

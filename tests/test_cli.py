@@ -9,6 +9,7 @@ samples (preprocess, train, evaluate, predict, robustness, explain) is in the sl
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -269,6 +270,10 @@ def test_evaluate_writes_json(
     assert "toy: Fake" in result["results"] and "overall" in result
     assert len(result["predictions"]) == 8
     assert all(0 <= p["fake_probability"] <= 1 for p in result["predictions"])
+    # the record names its command (quoted as a shell reads it), code and machine
+    assert shlex.split(result["command"]) == ["freqforensics", *argv, "--json", str(out),
+                                              "--by-method"]
+    assert result["machine"]["git_commit"] and result["machine"]["date"]
     # the --videos filter: one real and one fake video
     assert main([*argv, "--videos", "r2", "f1", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["results"]["toy"]["video"]["n"] == 2

@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exit_:  # --help, --version
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the records a command writes
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s: %(name)s: %(message)s",

@@ -42,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
     groups = {k: v for k, v in result.groups.items() if k != "overall" or len(manifests) > 1}
     overall = result.groups.get("overall") or next(iter(result.groups.values()))
     if args.json is not None:
+        from freqforensics.provenance import command, machine
+
         atomic_write_json(args.json, nan_to_none({
+            "command": command("freqforensics", getattr(args, "argv", None)),
+            "machine": machine(Path(__file__).resolve().parents[2]),
             "checkpoint": str(args.checkpoint),
             "config": json.loads(model.config.to_json()),
             "split": args.split,

@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_preprocess.py --out benchmarks/results/bench_preprocess.json $(BENCH_FLAGS)
 	$(BIN)/python benchmarks/profile_tracking.py --out benchmarks/results/profile_tracking.json $(BENCH_FLAGS)
 	$(BIN)/python benchmarks/bench_dataloader.py --out benchmarks/results/bench_dataloader.json $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/export_parity.py --out benchmarks/results/export_parity.json $(BENCH_FLAGS)
 	$(BIN)/python benchmarks/report.py benchmarks/results docs/benchmarks.rst
 
 clean:

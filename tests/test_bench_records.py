@@ -190,3 +190,31 @@ def test_bench_preprocess_tables_render_the_recorded_run() -> None:
     tables = json.loads(json.dumps(module.sections(data)))
     assert [t["title"] for t in tables] == [t["title"] for t in data["sections"]]
     assert tables == data["sections"]
+
+
+def test_export_parity_measures_each_path(tmp_path: Path) -> None:
+    """``benchmarks/export_parity.py`` (the numbers of docs/export.rst's parity table) finds
+    the exported BlockDCT equal to eager mode and a wrong module far from it."""
+    from needs import need_module
+
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        need_module(name)
+    import torch
+
+    from freqforensics import BlockDCT
+
+    spec = importlib.util.spec_from_file_location("export_parity",
+                                                  ROOT / "benchmarks/export_parity.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def inputs(n: int) -> tuple[torch.Tensor, ...]:
+        return (torch.rand(n, 3, 16, 24),)
+
+    row = module.parity(BlockDCT(), inputs, {}, tmp_path, compile_=False)
+    assert row["largest_output"] > 1
+    for path in ("onnx_dynamo", "onnx_legacy", "torch_export"):
+        assert 0 <= row[path] < 1e-4 and row[f"{path}_s"] > 0
+    assert "inductor" not in row
+    assert module._compare(BlockDCT(zigzag=False), BlockDCT(), inputs, {}, (1, 3)) > 0.1

@@ -57,6 +57,7 @@ def load_test_cases() -> ModuleType:
     spec = importlib.util.spec_from_file_location("export_cases", ROOT / "tests/test_export.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)
     return module
 

@@ -218,3 +218,5 @@ def test_export_parity_measures_each_path(tmp_path: Path) -> None:
         assert 0 <= row[path] < 1e-4 and row[f"{path}_s"] > 0
     assert "inductor" not in row
     assert module._compare(BlockDCT(zigzag=False), BlockDCT(), inputs, {}, (1, 3)) > 0.1
+    cases = module.load_test_cases()  # the layers of the table are the test suite's
+    assert set(module.LAYERS) <= set(cases.CASES)

@@ -66,12 +66,17 @@ def table_rows(markdown: str) -> Iterator[tuple[int, list[str]]]:
 def test_results_file_names_command_commit_machine_and_date(path: Path) -> None:
     data = json.loads(path.read_text())
     command = data.get("command")
-    assert isinstance(command, str) and command.split()[0] in ("python", "make"), command
-    program = command.split()[1]
-    if command.startswith("make "):
+    assert isinstance(command, str), command
+    runner, program = command.split()[:2]
+    if runner == "make":
         makefile = (ROOT / "Makefile").read_text()
         assert re.search(rf"^{re.escape(program)}:", makefile, re.M), f"no make target {program}"
+    elif runner == "freqforensics":
+        from freqforensics.cli import COMMANDS
+
+        assert program in {name for name, _, _ in COMMANDS}, f"no subcommand {program}"
     else:
+        assert runner == "python", command
         assert (ROOT / program).is_file(), f"the command's script {program} is not in the repo"
     machine = data["machine"]
     assert machine.get("cpu") and machine.get("torch"), machine

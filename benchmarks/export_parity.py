@@ -92,7 +92,8 @@ def parity(module: nn.Module, inputs: Callable[[int], Inputs], kwargs: dict[str,
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
             export_onnx(module, inputs(2), path, kwargs=kwargs, dynamo=dynamo)
         seconds = time.perf_counter() - start
-        row[name] = max(check_onnx(path, module, inputs(n), atol=float("inf"), kwargs=kwargs)
+        # atol 1e30: every difference passes, check_onnx only measures (inf makes numpy warn)
+        row[name] = max(check_onnx(path, module, inputs(n), atol=1e30, kwargs=kwargs)
                         for n in (1, 3))
         row[f"{name}_s"] = seconds
     batch = torch.export.Dim("batch", min=1)

@@ -112,7 +112,8 @@ def register(command: Any) -> None:
         type=Path,
         default=None,
         metavar="OUT",
-        help="write all metrics and every frame's probability to this JSON file",
+        help="write all metrics and every frame's probability to this JSON file, with the "
+        "command line, the code's commit and the machine",
     )
     p.add_argument(
         "--out",

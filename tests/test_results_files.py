@@ -29,15 +29,17 @@ def _id(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-#: Per-frame records: hundreds of probabilities that would back almost any number by chance.
-PER_FRAME = frozenset({"predictions"})
+#: Per-frame records and per-epoch curves: hundreds of numbers that the README never quotes and
+#: that would back a wrong number by chance.
+UNQUOTED = frozenset({"predictions", "history"})
 
 
 def _leaves(data: Any) -> Iterator[float]:
-    """Every number in a JSON document but its per-frame records (booleans are not numbers)."""
+    """Every number in a JSON document but its per-frame records and per-epoch curves
+    (booleans are not numbers)."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if key not in PER_FRAME:
+            if key not in UNQUOTED:
                 yield from _leaves(value)
     elif isinstance(data, list):
         for value in data:
@@ -141,5 +143,6 @@ def test_backs_and_table_rows_on_made_up_input() -> None:
     assert list(table_rows(table)) == [(1, ["a", "b"]), (3, ["x 1.5", "`docs/results/r.json`"]),
                                        (5, ["not", "a", "x"])]
     assert NUMBER.findall("7.9x, 2026-12-01, v1.2.3, 0.5 and -3.25") == ["0.5", "-3.25"]
-    record = {"auc": 0.6599, "flag": True, "predictions": [{"fake_probability": 0.4321}]}
+    record = {"auc": 0.6599, "flag": True, "predictions": [{"fake_probability": 0.4321}],
+              "history": [{"train_loss": 0.5}]}
     assert list(_leaves(record)) == [0.6599]

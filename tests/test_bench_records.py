@@ -13,13 +13,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def common() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "benchmarks/common.py")
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"benchmarks/{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def common() -> ModuleType:
+    return load_benchmark("common")
 
 
 PORCELAIN = """\
@@ -95,12 +100,7 @@ def test_tracking_profile_accounts_for_the_tracked_time(tmp_path: Path) -> None:
     from needs import need_module, need_path
 
     need_module("dlib")
-    spec = importlib.util.spec_from_file_location(
-        "profile_tracking", ROOT / "benchmarks/profile_tracking.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("profile_tracking")
     need_path(module.VIDEO, "FaceForensics++ sample video 634.mp4")
     out = tmp_path / "profile.json"
     assert module.main(["--frames", "12", "--out", str(out), "--allow-dirty"]) == 0
@@ -153,10 +153,7 @@ def test_bench_dct_times_the_copy_ratio_with_our_paths(tmp_path: Path) -> None:
     """``bench_dct`` on a small input: the copy and BlockDCT's forward and forward+backward
     are one group, BlockDCT is timed again with the baselines, and the summary's ratios are
     those of the right group."""
-    spec = importlib.util.spec_from_file_location("bench_dct", ROOT / "benchmarks/bench_dct.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("bench_dct")
     pytest.importorskip("torch_dct")
     data = module.main(["--shapes", "2x3x32x48", "--repeat", "2", "--devices", "cpu"])
     (case,) = data["cases"]
@@ -181,11 +178,7 @@ def test_bench_preprocess_tables_render_the_recorded_run() -> None:
     if not recorded.is_file():
         pytest.skip(f"no recorded preprocessing benchmark at {recorded}")
     pytest.importorskip("av")
-    spec = importlib.util.spec_from_file_location(
-        "bench_preprocess", ROOT / "benchmarks/bench_preprocess.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("bench_preprocess")
     data = json.loads(recorded.read_text())
     tables = json.loads(json.dumps(module.sections(data)))
     assert [t["title"] for t in tables] == [t["title"] for t in data["sections"]]
@@ -203,11 +196,7 @@ def test_export_parity_measures_each_path(tmp_path: Path) -> None:
 
     from freqforensics import BlockDCT
 
-    spec = importlib.util.spec_from_file_location("export_parity",
-                                                  ROOT / "benchmarks/export_parity.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("export_parity")
 
     def inputs(n: int) -> tuple[torch.Tensor, ...]:
         return (torch.rand(n, 3, 16, 24),)

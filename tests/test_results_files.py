@@ -48,6 +48,11 @@ def _leaves(data: Any) -> Iterator[float]:
         yield float(data)
 
 
+def _commit(data: dict[str, Any]) -> Any:
+    """The commit a results file measured (one older file keeps it beside the machine)."""
+    return data["machine"].get("git_commit") or data.get("commit")
+
+
 def backs(number: str, values: list[float]) -> bool:
     """Whether ``number`` (as printed, e.g. ``"65.99"``) is one of ``values`` rounded to its
     digits, taken as it stands or as a fraction shown in percent."""
@@ -82,7 +87,7 @@ def test_results_file_names_command_commit_machine_and_date(path: Path) -> None:
         assert (ROOT / program).is_file(), f"the command's script {program} is not in the repo"
     machine = data["machine"]
     assert machine.get("cpu") and machine.get("torch"), machine
-    commit = machine.get("git_commit") or data.get("commit")
+    commit = _commit(data)
     assert isinstance(commit, str) and re.fullmatch(r"[0-9a-f]{7,40}", commit), commit
     assert machine.get("git_dirty") is False, f"{_id(path)} was measured on a modified tree"
     date = machine.get("date") or data.get("date")
@@ -98,8 +103,7 @@ def test_results_commits_are_in_the_history() -> None:
         pytest.skip("needs a full git checkout (this is not one, or a shallow one)")
     missing = []
     for path in RESULTS:
-        data = json.loads(path.read_text())
-        commit = data["machine"].get("git_commit") or data.get("commit")
+        commit = _commit(json.loads(path.read_text()))
         found = subprocess.run([*git, "cat-file", "-e", f"{commit}^{{commit}}"],
                                capture_output=True)
         if found.returncode != 0:

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch.utils.data import ConcatDataset
 
+from freqforensics._checks import resolve_device
 from freqforensics._io import exclusive_lock
 from freqforensics.config import (
     RunConfig,
@@ -51,6 +52,7 @@ __all__ = [
     "build_data",
     "build_model",
     "check_run_folder",
+    "check_train_settings",
     "train",
     "history_table",
 ]
@@ -269,6 +271,27 @@ def _train_config(config: RunConfig, group_size: int) -> TrainConfig:
     )
 
 
+#: TrainConfig fields set from the ``runtime`` section, by their key there.
+_RUNTIME_FIELDS = {"num_workers": "workers", "device": "device", "tf32": "tf32",
+                   "autocast": "autocast", "channels_last": "channels_last", "compile": "compile"}
+
+
+def check_train_settings(config: RunConfig) -> None:
+    """Check the ``train`` and ``runtime`` sections before any data or model is built.
+
+    Raises:
+        ValueError: a bad value, the message naming its key (``train.batch_size``,
+            ``runtime.device``).
+    """
+    try:
+        _train_config(config, 1)
+    except ValueError as err:
+        name, _, rest = str(err).partition(" ")
+        key = f"runtime.{_RUNTIME_FIELDS[name]}" if name in _RUNTIME_FIELDS else f"train.{name}"
+        raise ValueError(f"{key} {rest}") from None
+    resolve_device(config.runtime.device, "runtime.device")
+
+
 def check_run_folder(out_dir: str | Path, config: RunConfig, restart: bool = False) -> None:
     """Refuse to resume the run in ``out_dir`` with other settings; nothing is written.
 
@@ -390,7 +413,8 @@ def train(
     Raises:
         RunLockedError: another run holds ``out_dir``.
         RunSettingsError: ``out_dir`` holds a run with other settings.
-        ValueError: the data or the model cannot be built from ``config``.
+        ValueError: a bad ``train`` or ``runtime`` setting (checked first), or the data or the
+            model cannot be built from ``config``.
     """
     out = Path(out_dir)
     if config.runtime.threads is not None:
@@ -399,6 +423,7 @@ def train(
     with contextlib.ExitStack() as stack:
         if main_rank:  # rank 0 of a torchrun holds the lock for all
             stack.enter_context(exclusive_lock(out, "freqforensics train"))
+        check_train_settings(config)
         check_run_folder(out, config, restart)
         data = build_data(config)
         for note in data.notes:

@@ -122,6 +122,31 @@ def test_config_overrides_are_typed_and_errors_name_the_key(tmp_path: Path) -> N
         load_config(tmp_path / "absent.yaml")
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.scheduler=cosin", "train.scheduler must be 'cosine' or 'none', got 'cosin'"),
+        ("train.batch_size=1", "train.batch_size must be at least 2"),
+        ("train.epochs=-3", "train.epochs must be a positive int, got -3"),
+        ("runtime.device=gpu", "runtime.device must be auto, cpu or cuda"),
+        ("runtime.workers=-1", "runtime.workers"),
+    ],
+)
+def test_train_settings_are_checked_before_the_data_is_built(
+    override: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import freqforensics.training as training
+
+    def never(config: object) -> None:
+        raise AssertionError("the data was built before the settings were checked")
+
+    monkeypatch.setattr(training, "build_data", never)
+    config = load_config(CONFIGS / "cpu-demo.yaml", overrides=[override])
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        training.train(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
 def test_config_differences_ignore_runtime_only_settings() -> None:
     a = load_config()
     b = load_config(overrides=["runtime.workers=4", "runtime.quiet=true", "train.epochs=40"])

@@ -359,6 +359,31 @@ class TestFit:
         trainer.fit()
         assert sorted({e for e, _ in trainer.train_set.seen}) == [0, 1, 2]
 
+    @pytest.mark.parametrize("accumulate", [1, 2])
+    def test_a_last_batch_of_one_is_left_out(
+        self, tmp_path: Path, accumulate: int, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # 9 samples in batches of 4: the last batch would hold one, and BatchNorm cannot train
+        # on one sample (torch raises "Expected more than 1 value per channel")
+        with caplog.at_level("WARNING", logger="freqforensics.engine.trainer"):
+            trainer = _toy_trainer(tmp_path, _cfg(epochs=3, accumulate=accumulate), n_train=9)
+        assert any("left out" in r.getMessage() for r in caplog.records)
+        assert trainer.steps_per_epoch == 2 // accumulate
+        result = trainer.fit()
+        assert all(math.isfinite(h["train_loss"]) for h in result.history)
+        left_out = []
+        for epoch in range(3):
+            read = [i for e, i in trainer.train_set.seen if e == epoch]
+            assert len(read) == len(set(read)) == 8
+            left_out.append(set(range(9)) - set(read))
+        assert len(set.union(*left_out)) > 1  # shuffled: not always the same sample
+
+    def test_too_few_samples_or_a_batch_of_one(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match=r"batch_size must be at least 2.*got 1"):
+            _cfg(batch_size=1)
+        with pytest.raises(ValueError, match=r"train_set must give .* at least 2 .*got 1 samp"):
+            _toy_trainer(tmp_path, _cfg(), n_train=1)
+
 
 # --------------------------------------------------------------------------------- resume
 class TestResume:

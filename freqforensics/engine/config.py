@@ -18,7 +18,8 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the training set.
-        batch_size: samples per optimiser step (per process), before accumulation.
+        batch_size: samples per optimiser step (per process), before accumulation; at
+            least 2 (BatchNorm cannot train on one sample).
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         accumulate: micro-batches per optimiser step (gradient accumulation).
@@ -89,6 +90,19 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(
+                f"batch_size must be at least 2 (BatchNorm cannot train on a batch of one "
+                f"sample), got {self.batch_size}"
+            )
+        for name in ("num_workers", "warmup_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        for name in ("eval_batch_size", "checkpoint_every", "max_steps_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         rho = self.sam_rho

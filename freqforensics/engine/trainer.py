@@ -14,7 +14,9 @@ same folder fails at once), removes the temporary files of killed runs, and refu
 a state saved with other settings (:func:`~freqforensics.engine.state.config_differences`) or
 a pickled ``last.pt`` of an older version. A training batch with a non-finite image, SIDA
 vector or label never reaches the model: it is skipped, logged with its sample ids and counted
-in the ``skipped_batches`` column of ``metrics.csv``.
+in the ``skipped_batches`` column of ``metrics.csv``. Where an epoch would end in a batch of
+one sample (BatchNorm cannot train on it), that sample is left out of the epoch, and the
+trainer says so when it is built.
 
 With ``TrainConfig.sam_rho > 0`` each step is a sharpness-aware one
 (:mod:`~freqforensics.engine.sam`): a second forward and backward pass of the same batches at
@@ -134,7 +136,23 @@ class Trainer:
         self.sampler = _EpochSampler(
             n_train, config.seed, self.rank, self.world, group_size=config.group_size
         )
-        steps = math.ceil(len(self.sampler) / (config.batch_size * config.accumulate))
+        if len(self.sampler) < 2:
+            raise ValueError(
+                f"train_set must give each of the {self.world} process(es) at least 2 samples "
+                f"(BatchNorm cannot train on one), got {n_train} samples"
+            )
+        # BatchNorm cannot train on one sample: a last batch of one is left out of each epoch
+        self.single_last = len(self.sampler) % config.batch_size == 1
+        usable = len(self.sampler) - self.single_last
+        if self.single_last:
+            logger.warning(
+                "%d training samples per process in batches of %d: the last batch of each epoch "
+                "would hold one sample, which BatchNorm cannot train on; it is left out (a "
+                "different sample each epoch when shuffled)",
+                len(self.sampler),
+                config.batch_size,
+            )
+        steps = math.ceil(usable / (config.batch_size * config.accumulate))
         if config.max_steps_per_epoch is not None:
             steps = min(steps, config.max_steps_per_epoch)
         self.steps_per_epoch = max(1, steps)
@@ -266,6 +284,8 @@ class Trainer:
                     batch = next(it)
                 except StopIteration:
                     break
+                if len(batch["label"]) < 2:
+                    break  # the one-sample last batch (self.single_last): left out
                 if not self._finite(batch):
                     continue  # never forward a NaN: it would reach the weights and BatchNorm
                 step_loss += self._backward(batch)

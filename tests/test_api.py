@@ -74,6 +74,9 @@ def test_create_model_round_trips_through_checkpoints(
         torch.testing.assert_close(again(x), expected, rtol=0, atol=0)
     assert loaded.pretrained_cfg["input_size"] == (3, 64, 64)
     assert again.pretrained_cfg["file"] == str(path)
+    # the weights of another model: the settings that differ are named
+    with pytest.raises(ValueError, match=r"use_sida=True \(this model: False\)"):
+        create_model("sfcl_hcmf_cpu", pretrained=path, **{**TINY, "use_sida": False})
 
 
 # ----------------------------------------------------------------------------------- configs

@@ -575,9 +575,35 @@ class TestCheckpoints:
         self, ablated: dict[str, SFCLHCMF], tmp_path: Path
     ) -> None:
         path = ablated["no_sida"].save_checkpoint(tmp_path / "no_sida.safetensors")
-        with pytest.raises(RuntimeError):
+        # the message names the setting that differs, not torch's list of missing keys
+        with pytest.raises(ValueError, match=r"saved from a model with use_sida=False \(this "
+                           r"model: True\).*SFCLHCMF.from_checkpoint") as err:
             SFCLHCMF(tiny_config()).load_weights(path)
+        assert "sida_norm" not in str(err.value)
         SFCLHCMF(tiny_config()).load_weights(path, strict=False)
+        # a state dict without a config: the first keys that do not fit, briefly
+        plain = tmp_path / "no_sida.pt"
+        torch.save(ablated["no_sida"].state_dict(), plain)
+        with pytest.raises(ValueError, match=r"weights in .*no_sida.pt do not fit this model: "
+                           r"Missing key\(s\)") as err:
+            SFCLHCMF(tiny_config()).load_weights(plain)
+        assert len(str(err.value)) < 600
+
+    def test_files_that_are_not_weights(self, tmp_path: Path) -> None:
+        png = tmp_path / "face.png"
+        png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+        renamed = tmp_path / "face.safetensors"
+        renamed.write_bytes(png.read_bytes())
+        with pytest.raises(ValueError, match=r"face.png is not a torch state dict"):
+            SFCLHCMF(tiny_config()).load_weights(png)
+        with pytest.raises(ValueError, match=r"face.safetensors is not a readable safetensors"):
+            SFCLHCMF(tiny_config()).load_weights(renamed)
+        with pytest.raises(ValueError, match=r"face.safetensors is not a readable safetensors"):
+            SFCLHCMF.from_checkpoint(renamed)
+        listed = tmp_path / "list.pt"
+        torch.save([torch.zeros(2)], listed)
+        with pytest.raises(ValueError, match=r"list.pt holds a list, expected a state dict"):
+            SFCLHCMF(tiny_config()).load_weights(listed)
 
     def test_local_spatial_weights(self, tmp_path: Path) -> None:
         """``spatial_weights`` loads ImageNet-style weights from a local file, no network."""

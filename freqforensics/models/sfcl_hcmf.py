@@ -268,23 +268,18 @@ class SFCLHCMF(nn.Module):
         A safetensors training state (``last.safetensors`` of a run) gives its model weights;
         a torch file is read with ``weights_only=True`` (never a full unpickling, which can run
         code), its weights under ``"model"`` when it holds more than a state dict.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: the file is unreadable, or its weights do not fit this model (naming
+                the settings it was saved with that differ, where it records them).
         """
+        from freqforensics.models.weights import load_state
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"weights file not found: {path}")
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-            with safe_open(str(path), framework="pt") as fh:
-                kind = (fh.metadata() or {}).get("format", "")
-            if kind.startswith("freqforensics.TrainState/"):  # engine.state.STATE_FORMAT
-                state = {k[6:]: v for k, v in state.items() if k.startswith("model.")}
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            state = state.get("model", state)
-        self.load_state_dict(state, strict=strict)
+        load_state(self, path, json.loads(self.config.to_json()), strict=strict)
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write the weights as safetensors with the config as JSON metadata (atomically)."""
@@ -305,13 +300,12 @@ class SFCLHCMF(nn.Module):
         ``overrides`` change config fields (e.g. ``pretrained=False`` is forced: the weights come
         from the file, no download).
         """
-        from safetensors import safe_open
+        from freqforensics.models.weights import read_metadata
 
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint not found: {path}")
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
+        meta = read_metadata(path)
         if meta.get("format") != CHECKPOINT_FORMAT or "config" not in meta:
             raise ValueError(
                 f"{path} is not an SFCLHCMF checkpoint (metadata format={meta.get('format')!r}, "

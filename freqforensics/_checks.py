@@ -92,6 +92,27 @@ def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
     return value
 
 
+def check_loader_args(batch_size: object, workers: object, workers_name: str = "workers") -> None:
+    """Raise unless ``batch_size`` is an int >= 1 and ``workers`` an int >= 0 (data loader
+    arguments, checked before torch's ``DataLoader`` sees them)."""
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(workers, workers_name, minimum=0)
+
+
+def check_face_scale(scale: object) -> float:
+    """Raise unless ``scale`` (the face box's scale) is a positive number; return it."""
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    return float(scale)
+
+
+def check_upsample(upsample: object) -> int:
+    """Raise unless ``upsample`` (dlib's detector upsampling) is 0 or 1; return it."""
+    if isinstance(upsample, bool) or upsample not in (0, 1):
+        raise ValueError(f"upsample must be 0 or 1, got {upsample!r}")
+    return int(upsample)  # type: ignore[call-overload]
+
+
 def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     """Raise unless ``value`` is one of ``choices``; return it."""
     if value not in choices:
@@ -128,9 +149,19 @@ def check_rgb_uint8(image: object, name: str = "image") -> np.ndarray:
             f"{name} must be a numpy uint8 array (H, W, 3), got {type(image).__name__}"
         )
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        if image.dtype != np.uint8:
+            hint = "convert float images with (x * 255).round().astype(np.uint8)"
+        elif image.ndim == 3 and image.shape[0] == 3:
+            hint = f"for a channels-first image use {name}.transpose(1, 2, 0)"
+        elif image.ndim == 2:
+            hint = f"for a grey image use np.stack([{name}] * 3, axis=-1)"
+        elif image.ndim == 3 and image.shape[2] == 4:
+            hint = f"for RGBA use {name}[..., :3]"
+        else:
+            hint = "pass one RGB image, height x width x 3"
         raise ValueError(
             f"{name} must be an RGB uint8 array of shape (H, W, 3), got dtype {image.dtype} and "
-            f"shape {image.shape}; convert float images with (x * 255).round().astype(np.uint8)"
+            f"shape {image.shape}; {hint}"
         )
     return image
 

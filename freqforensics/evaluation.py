@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from freqforensics._checks import check_loader_args, resolve_device
 from freqforensics._io import atomic_write
 from freqforensics.inference import Detector, model_input_size
 
@@ -75,7 +76,7 @@ class Evaluation:
     Attributes:
         groups: ``name -> {"frame": metrics, "video": metrics, "manifest": path}``, in order:
             each dataset, then (with ``"method"`` in ``by``) ``"<dataset>: <method>"`` rows,
-            then ``"overall"`` when there is more than one dataset.
+            then ``"overall"`` (every frame of every manifest; always there).
         predictions: one dict per frame: ``dataset``, ``video_id``, ``frame_index``,
             ``label``, ``method``, ``fake_probability``.
         split: the split evaluated.
@@ -85,8 +86,17 @@ class Evaluation:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     split: str | None = "test"
 
+    def _shown(self) -> dict[str, dict[str, Any]]:
+        """The groups of the tables and plots: ``overall`` only where it adds a row (with one
+        dataset it repeats that dataset's)."""
+        datasets = [n for n in self.groups if n != "overall" and ": " not in n]
+        if len(datasets) == 1 and "overall" in self.groups:
+            return {n: m for n, m in self.groups.items() if n != "overall"}
+        return self.groups
+
     def table(self, level: str = "frame") -> str:
-        """A plain-text table of one level (``frame`` or ``video``), in percent."""
+        """A plain-text table of one level (``frame`` or ``video``), in percent (``overall``
+        left out where it repeats the one dataset's row)."""
         from freqforensics.metrics import format_table
 
         if level not in ("frame", "video"):
@@ -94,7 +104,7 @@ class Evaluation:
         unit = "frames" if level == "frame" else "videos"
         rows = {
             f"{name} [{m[level]['n_real']} real / {m[level]['n_fake']} fake {unit}]": m[level]
-            for name, m in self.groups.items()
+            for name, m in self._shown().items()
         }
         return format_table(rows)
 
@@ -128,7 +138,7 @@ class Evaluation:
 
     def _curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         curves = {}
-        for name in self.groups:
+        for name in self._shown():
             rows = [p for p in self.predictions if _in_group(p, name)]
             labels = np.array([p["label"] for p in rows])
             if len(set(labels.tolist())) == 2:
@@ -196,8 +206,9 @@ def evaluate(
         progress: show a progress bar.
 
     Raises:
-        ValueError: a bad ``by``, or no frame with a face in a manifest's split (the message
-            names the splits the manifest holds).
+        ValueError: a bad ``by``, ``batch_size``, ``workers`` or ``device``, or no frame with a
+            face in a manifest's split (the message names the splits the manifest holds).
+        FileNotFoundError: a manifest that does not exist.
     """
     from torch.utils.data import DataLoader
 
@@ -207,9 +218,9 @@ def evaluate(
     unknown = sorted(set(by) - set(_GROUPINGS))
     if unknown or isinstance(by, str):
         raise ValueError(f"by must be a sequence of {_GROUPINGS}, got {by!r}")
+    check_loader_args(batch_size, workers)
     model = _model_of(model_or_detector)
-    if device is None:
-        device = next(model.parameters()).device
+    device = next(model.parameters()).device if device is None else resolve_device(device)
     paths = [manifests] if isinstance(manifests, str | Path) else list(manifests)
     if not paths:
         raise ValueError("manifests must name at least one manifest, got none")
@@ -239,15 +250,14 @@ def evaluate(
     if "dataset" not in by:
         for name, *_ in per_dataset:
             del result.groups[name]
-    if len(per_dataset) > 1 or "dataset" not in by:
-        result.groups["overall"] = {
-            "manifest": "all",
-            **quiet_metrics(
-                [i for _, ids, _, _ in per_dataset for i in ids],
-                np.concatenate([labels for _, _, labels, _ in per_dataset]),
-                np.concatenate([probs for *_, probs in per_dataset]),
-            ),
-        }
+    result.groups["overall"] = {
+        "manifest": "all",
+        **quiet_metrics(
+            [i for _, ids, _, _ in per_dataset for i in ids],
+            np.concatenate([labels for _, _, labels, _ in per_dataset]),
+            np.concatenate([probs for *_, probs in per_dataset]),
+        ),
+    }
     return result
 
 

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from freqforensics._checks import UnitRangeCheck, check_rgb_uint8, resolve_device
+from freqforensics._checks import (
+    UnitRangeCheck,
+    check_face_scale,
+    check_rgb_uint8,
+    check_upsample,
+    resolve_device,
+)
 from freqforensics.layers.sida import SIDA
 
 if TYPE_CHECKING:
@@ -201,7 +207,7 @@ class Detector:
         self.image_size = model_input_size(model)
         self.detect = bool(detect)
         self.threshold = float(threshold)
-        self._scale, self._upsample = scale, upsample
+        self._scale, self._upsample = check_face_scale(scale), check_upsample(upsample)
         self._face_detector: Any = None
         self._sida = SIDA()
         self._range_check = UnitRangeCheck("Detector")

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from freqforensics._checks import check_loader_args, resolve_device
 from freqforensics.data.codecs import read_rgb
 from freqforensics.perturbations import (
     DEEPERFORENSICS_LEVELS,
@@ -289,13 +290,16 @@ def evaluate_robustness(
         ...}``.
 
     Raises:
-        ValueError: no rows, an unknown protocol or perturbation, or a bad strength or level.
+        ValueError: no rows, an unknown protocol or perturbation, a bad strength or level,
+            or a bad batch_size, num_workers or device.
     """
     from freqforensics.engine.evaluation import collate_batch, predict
     from freqforensics.metrics import evaluate_predictions
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    check_loader_args(batch_size, num_workers, "num_workers")
+    device = resolve_device(device)
     if perturbations is None:
         perturbations = robustness_perturbations(protocol)
     _validate(protocol, perturbations)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from freqforensics._checks import ShapeError
+from freqforensics._checks import ShapeError, check_float, check_tensor
 from freqforensics.functional.color import rgb_to_ycbcr
 from freqforensics.functional.dct import block_dct, zigzag_order
 from freqforensics.functional.sida import STATISTICS
@@ -253,10 +253,15 @@ def plot_sida_statistics(
 def band_energy_maps(image: torch.Tensor, channel: int = 0) -> torch.Tensor:
     """Per-band log energy maps of the block DCT: ``(3, H, W)`` image -> ``(64, h, w)``.
 
-    Entry ``k`` is ``log10(1 + c_k^2)`` of zigzag band ``k`` at every block (pixel units 0-255).
+    Entry ``k`` is ``log10(1 + c_k^2)`` of zigzag band ``k`` at every block (pixel units 0-255)
+    of the float RGB ``image`` in [0, 1], cropped to the 8-pixel grid; ``channel``: 0 (Y), 1
+    (Cb) or 2 (Cr).
     """
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ShapeError(f"image must have shape (3, H, W), got {tuple(image.shape)}")
+    check_float(check_tensor(image, "image"), "image")
+    if image.ndim != 3 or image.shape[0] != 3 or min(image.shape[-2:]) < 8:
+        raise ShapeError(f"image must have shape (3, H, W), H, W >= 8, got {tuple(image.shape)}")
+    if isinstance(channel, bool) or channel not in (0, 1, 2):
+        raise ValueError(f"channel must be 0 (Y), 1 (Cb) or 2 (Cr), got {channel!r}")
     h, w = image.shape[-2] // 8 * 8, image.shape[-1] // 8 * 8
     ycc = rgb_to_ycbcr(image[:, :h, :w].double()) * 255
     return torch.log10(1 + block_dct(ycc[channel]) ** 2)

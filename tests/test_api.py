@@ -88,6 +88,9 @@ def test_every_recipe_loads_and_round_trips(recipe: str, tmp_path: Path) -> None
     assert isinstance(config, RunConfig)
     saved = save_config(config, tmp_path / "config.yaml")
     assert load_config(saved) == config
+    readme = (CONFIGS.parent / "README.md").read_text()
+    layout = readme[readme.index("configs/ "):].split("examples/")[0]
+    assert Path(recipe).stem in layout, f"the README's layout does not list {recipe}"
 
 
 def test_config_defaults_follow_the_model_name() -> None:
@@ -193,14 +196,26 @@ def test_detector_folder_reports_and_skips_bad_files(tiny_model: SFCLHCMF, tmp_p
 
 def test_detector_rejects_bad_input_and_warns_on_0_255(tiny_model: SFCLHCMF) -> None:
     detector = Detector(tiny_model, device="cpu", detect=False)
-    with pytest.raises(ValueError, match="image must be an RGB uint8 array"):
-        detector.predict_image(np.zeros((64, 64), np.uint8))
+    # the hint fits what is wrong
+    for shape, hint in [
+        ((64, 64), r"np.stack\(\[image\] \* 3, axis=-1\)"),
+        ((3, 64, 64), r"image.transpose\(1, 2, 0\)"),
+        ((64, 64, 4), r"image\[\.\.\., :3\]"),
+        ((2, 64, 64, 3), "one RGB image"),
+    ]:
+        with pytest.raises(ValueError, match=r"image must be an RGB uint8 array.*; .*" + hint):
+            detector.predict_image(np.zeros(shape, np.uint8))
     with pytest.raises(FileNotFoundError):
         detector.predict_image("/nonexistent/face.png")
     with pytest.warns(UserWarning, match="far outside"):
         detector.predict_image(np.full((64, 64, 3), 200.0, np.float32))
     with pytest.raises(ValueError, match="threshold"):
         Detector(tiny_model, threshold=2.0)
+    # checked when the Detector is built, not at the first face detection
+    with pytest.raises(ValueError, match="scale must be a positive number, got -1"):
+        Detector(tiny_model, device="cpu", detect=False, scale=-1)
+    with pytest.raises(ValueError, match="upsample must be 0 or 1, got 5"):
+        Detector(tiny_model, device="cpu", upsample=5)
 
 
 # ---------------------------------------------------------------------------------- evaluate
@@ -214,9 +229,11 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_evaluate_tables_and_files(tiny_model: SFCLHCMF, manifest: Path, tmp_path: Path) -> None:
     result = evaluate(tiny_model, [manifest], by=("dataset", "method"))
-    assert list(result.groups) == ["toy", "toy: Fake"]
+    assert list(result.groups) == ["toy", "toy: Fake", "overall"]  # overall: always there
     toy = result.groups["toy"]
     assert toy["frame"]["n"] == 8 and toy["video"]["n"] == 4
+    assert result.groups["overall"]["frame"] == toy["frame"]  # one manifest: the same frames
+    assert "overall" not in result.table("frame")  # so the table does not repeat the row
     assert "AUC" in result.table("frame") and "videos" in result.table("video")
     assert len(result.predictions) == 8
     written = result.save(tmp_path)
@@ -225,9 +242,33 @@ def test_evaluate_tables_and_files(tiny_model: SFCLHCMF, manifest: Path, tmp_pat
     same = evaluate(Detector(tiny_model, device="cpu"), manifest, by=("dataset",))
     assert same.groups["toy"]["frame"] == toy["frame"]
     overall = evaluate(tiny_model, manifest, by=())
-    assert list(overall.groups) == ["overall"]
+    assert list(overall.groups) == ["overall"] and "overall" in overall.table("frame")
     with pytest.raises(ValueError, match="by must be"):
         evaluate(tiny_model, manifest, by=("speaker",))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be >= 1, got 0"),
+        ({"workers": -1}, ValueError, "workers must be >= 0, got -1"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
+        ({"device": "gpu"}, ValueError, "device must be auto, cpu or cuda"),
+    ],
+)
+def test_evaluate_checks_its_arguments(
+    tiny_model: SFCLHCMF, manifest: Path, kwargs: dict, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        evaluate(tiny_model, manifest, **kwargs)
+
+
+def test_evaluate_names_a_missing_manifest(tiny_model: SFCLHCMF, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"manifest not found: .*nope.*freqforensics "
+                       "preprocess"):
+        evaluate(tiny_model, tmp_path / "nope" / "manifest.csv")
+    with pytest.raises(FileNotFoundError, match="manifest not found"):
+        evaluate(tiny_model, tmp_path)  # a folder without a manifest
 
 
 def test_detector_equals_the_predict_command(

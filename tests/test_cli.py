@@ -317,6 +317,12 @@ def test_evaluate_robustness_api(checkpoint: Path, manifest: Path) -> None:
         evaluate_robustness(model, rows, {"fog": [1.0]})
     with pytest.raises(ValueError, match="quality"):
         evaluate_robustness(model, rows, {"jpeg": [0]})
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        evaluate_robustness(model, rows, {"jpeg": [90]}, batch_size=0)
+    with pytest.raises(ValueError, match="num_workers must be >= 0, got -1"):
+        evaluate_robustness(model, rows, {"jpeg": [90]}, num_workers=-1)
+    with pytest.raises(ValueError, match="device must be auto, cpu or cuda"):
+        evaluate_robustness(model, rows, {"jpeg": [90]}, device="gpu")
 
 
 # ---------------------------------------------------------------------------- perturbations
@@ -585,3 +591,33 @@ def test_attention_maps_from_intermediates() -> None:
     assert hcma.shape == (2, 3)
     assert torch.allclose(hcma.flatten(), (tokens[1] * gate[1]).norm(dim=-1))
     assert list(attention_maps({"spatial_map": out["spatial_map"]})) == []
+
+
+def _help_examples(epilog: str) -> list[str]:
+    """The command lines of a ``--help`` epilog, continuation lines joined."""
+    commands, current = [], ""
+    for line in epilog.splitlines():
+        text = line.strip()
+        if not current and not text.startswith("freqforensics "):
+            continue
+        current += " " + text.removesuffix("\\")
+        if not text.endswith("\\"):
+            commands.append(current.strip())
+            current = ""
+    assert not current, f"an example ends in a continuation: {current}"
+    return commands
+
+
+def test_every_help_example_parses() -> None:
+    """Each example of each ``freqforensics <command> --help`` is one valid command line, as a
+    user would paste it (a lone backslash in the epilog once ran two examples together)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(getattr(a, "choices", None), dict))
+    examples = {name: _help_examples(p.epilog or "") for name, p in sub.choices.items()}
+    assert all(examples.values()), [name for name, found in examples.items() if not found]
+    for name, lines in examples.items():
+        for line in lines:
+            try:
+                parser.parse_args(shlex.split(line)[1:])
+            except SystemExit:
+                pytest.fail(f"the example of '{name} --help' does not parse: {line}")

@@ -99,6 +99,19 @@ def test_band_energy(tmp_path: Path) -> None:
     _png(tmp_path / "bands.png")
     with pytest.raises(ValueError, match="image"):
         viz.band_energy_maps(torch.rand(1, 16, 16))
+    uint8 = (image * 255).round().to(torch.uint8)  # used to give maps 255 times too large
+    with pytest.raises(ValueError, match=r"image must be a floating-point tensor.*uint8"):
+        viz.band_energy_maps(uint8)
+    with pytest.raises(ValueError, match=r"image must be a floating-point tensor.*uint8"):
+        viz.plot_band_energy(uint8)
+    with pytest.raises(TypeError, match="image must be a torch.Tensor, got ndarray"):
+        viz.band_energy_maps(image.numpy())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"H, W >= 8, got \(3, 4, 4\)"):
+        viz.band_energy_maps(torch.rand(3, 4, 4))
+    with pytest.raises(ValueError, match=r"channel must be 0 \(Y\), 1 \(Cb\) or 2 \(Cr\), got 5"):
+        viz.band_energy_maps(image, channel=5)
+    cb = viz.band_energy_maps(image, channel=1)
+    assert cb.shape == maps.shape and not torch.equal(cb, maps)
 
 
 def test_plot_dct_energy(tmp_path: Path) -> None:

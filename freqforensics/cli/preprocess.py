@@ -141,9 +141,10 @@ examples:
   freqforensics preprocess --dataset dfdc-test --root /data/dfdc_test/labels.csv \\
       --out crops/dfdc --frames 50
   freqforensics preprocess --dataset folder --root my_videos --out crops/mine --frames 32
-  freqforensics preprocess --dataset ffpp --root /data/FaceForensics++ --out crops/ffpp-s0 \
-      --frames 270 --track --detect-every 5 --shard 0/2     (and --shard 1/2 elsewhere)
-  freqforensics preprocess --dataset images --root ../shared/data/faces-real --out crops/faces \
+  # shard 0 of 2 here, --shard 1/2 on another machine:
+  freqforensics preprocess --dataset ffpp --root /data/FaceForensics++ --out crops/ffpp-s0 \\
+      --frames 270 --track --detect-every 5 --shard 0/2
+  freqforensics preprocess --dataset images --root ../shared/data/faces-real --out crops/faces \\
       --identity-regex '^(?P<identity>.+?__.+?)__' --val-fraction 0.15 --seed 0
 """
 

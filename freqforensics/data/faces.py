@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from freqforensics._checks import check_rgb_uint8
+from freqforensics._checks import check_face_scale, check_rgb_uint8, check_upsample
 
 __all__ = ["FaceBox", "FaceDetector", "detect_largest_face", "face_box", "crop_face"]
 
@@ -77,12 +77,6 @@ def _dlib() -> Any:
 
 
 _check_image = check_rgb_uint8
-
-
-def _check_upsample(upsample: object) -> int:
-    if isinstance(upsample, bool) or upsample not in (0, 1):
-        raise ValueError(f"upsample must be 0 or 1, got {upsample!r}")
-    return int(upsample)  # type: ignore[call-overload]
 
 
 def _check_model(model: object) -> str:
@@ -151,7 +145,7 @@ def detect_largest_face(
         lie partly outside the frame), or ``None`` when no face is found.
     """
     image = _check_image(image)
-    upsample = _check_upsample(upsample)
+    upsample = check_upsample(upsample)
     model = _check_model(model)
     if detector is None:
         detector = build_detector(model)
@@ -183,8 +177,7 @@ def face_box(
         >>> face_box((100, 50, 199, 149), (480, 640))
         FaceBox(x0=80, y0=32, x1=216, y1=168)
     """
-    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    check_face_scale(scale)
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
         raise ValueError(f"grid must be a positive int, got {grid!r}")
     height, width = (int(v) for v in frame_size)
@@ -246,10 +239,8 @@ class FaceDetector:
     def __init__(
         self, scale: float = 1.3, upsample: int = 0, grid: int = GRID, model: str = "hog"
     ) -> None:
-        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-            raise ValueError(f"scale must be a positive number, got {scale!r}")
-        self.scale = float(scale)
-        self.upsample = _check_upsample(upsample)
+        self.scale = check_face_scale(scale)
+        self.upsample = check_upsample(upsample)
         self.grid = grid
         self.model = _check_model(model)
         self._detector: Any | None = None

@@ -117,11 +117,19 @@ def manifest_path(out_dir: str | Path, dataset: str) -> Path:
     return Path(out_dir) / dataset / MANIFEST
 
 
+def _missing(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"manifest not found: {path} (expected a manifest.csv written by "
+        "'freqforensics preprocess', or its folder)"
+    )
+
+
 def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
     """The ``manifest.csv`` of each path (the file itself, or the one in a folder).
 
     Raises:
-        ValueError: no path given, or a path without a manifest (named).
+        ValueError: no path given.
+        FileNotFoundError: a path without a manifest (named).
     """
     if not paths:
         raise ValueError("manifests must name at least one manifest.csv (or its folder)")
@@ -129,10 +137,7 @@ def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
     for path in map(Path, paths):
         candidate = path / "manifest.csv" if path.is_dir() else path
         if not candidate.is_file():
-            raise ValueError(
-                f"manifest not found: {path} (expected a manifest.csv written by "
-                "'freqforensics preprocess', or its folder)"
-            )
+            raise _missing(path)
         out.append(candidate)
     return out
 
@@ -233,6 +238,7 @@ def load_manifest(path: str | Path, status: str | Sequence[str] | None = None) -
         :class:`ManifestRow` objects in file order, ``crop_path`` resolved to absolute paths.
 
     Raises:
+        FileNotFoundError: no manifest at ``path``.
         ValueError: ``path`` is not a manifest, a column is missing, a value is malformed or a
             ``crop_path`` is absolute or leaves the manifest's folder (the message names the
             file and line; nothing outside the folder is ever opened).
@@ -241,7 +247,7 @@ def load_manifest(path: str | Path, status: str | Sequence[str] | None = None) -
     if path.is_dir():
         path = path / MANIFEST
     if not path.is_file():
-        raise ValueError(f"path must be a manifest.csv or its folder, got {str(path)!r}")
+        raise _missing(path)
     wanted: set[str] | None = None
     if status is not None:
         wanted = {status} if isinstance(status, str) else set(status)

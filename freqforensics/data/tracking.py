@@ -51,7 +51,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from freqforensics._checks import check_positive_int, check_rgb_uint8
+from freqforensics._checks import (
+    check_face_scale,
+    check_positive_int,
+    check_rgb_uint8,
+    check_upsample,
+)
 from freqforensics.data._boxes import (
     Box,
     _area,
@@ -68,7 +73,6 @@ from freqforensics.data.faces import (
     GRID,
     FaceBox,
     _check_model,
-    _check_upsample,
     _dlib,
     build_detector,
     face_box,
@@ -187,11 +191,9 @@ class FaceTracker:
         max_gap: int | None = MAX_GAP,
     ) -> None:
         self.detect_every = check_positive_int(detect_every, "detect_every")
-        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-            raise ValueError(f"scale must be a positive number, got {scale!r}")
-        self.scale = float(scale)
+        self.scale = check_face_scale(scale)
         self.grid = check_positive_int(grid, "grid")
-        self.upsample = _check_upsample(upsample)
+        self.upsample = check_upsample(upsample)
         if not isinstance(landmarks, bool):
             raise TypeError(f"landmarks must be a bool, got {type(landmarks).__name__}")
         self.landmarks = landmarks

@@ -119,6 +119,28 @@ def test_every_cited_results_file_is_committed() -> None:
     assert not absent, absent
 
 
+#: The processors the README and the docs name, as ``machine.cpu`` records them.
+CPUS = {"AMD EPYC": "AMD EPYC", "Intel Xeon": "Intel(R) Xeon(R) Processor"}
+
+
+def test_the_named_machine_is_the_one_each_cited_file_records() -> None:
+    """A paragraph that names a processor and cites results files names each file's own."""
+    checked, wrong = 0, []
+    for text in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.rst"))]:
+        for paragraph in re.split(r"\n\s*\n", text.read_text()):
+            flat = " ".join(paragraph.split())
+            named = {cpu for label, cpu in CPUS.items() if label in flat}
+            if not named:
+                continue
+            for name in set(CITED.findall(flat)):
+                cpu = json.loads((ROOT / name).read_text())["machine"]["cpu"]
+                checked += 1
+                if cpu not in named:
+                    wrong.append(f"{_id(text)}: {name} was measured on {cpu}, not {named}")
+    assert checked >= 10, checked
+    assert not wrong, wrong
+
+
 def test_readme_table_numbers_are_in_their_results_files() -> None:
     """A README table row that cites results files holds only numbers found in them."""
     checked, unbacked = 0, []

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if result.has_undefined:
         print("nan: AUC, EER and AP are undefined where only one class is present")
     groups = {k: v for k, v in result.groups.items() if k != "overall" or len(manifests) > 1}
-    overall = result.groups.get("overall") or next(iter(result.groups.values()))
+    overall = result.groups["overall"]
     if args.json is not None:
         from freqforensics.provenance import command, machine
 

@@ -403,3 +403,50 @@ def test_a_row_without_a_crop_names_itself(tmp_path: Path) -> None:
     ok = ManifestRow("toy/original/a", 0, "train", "toy", "original", "", 0, 0, 0, 8, 8,
                      tmp_path / "000000.png", "ok", "a.mp4")
     assert ok.crop_file() == tmp_path / "000000.png"
+
+
+def _bomb_png(width: int = 20000, height: int = 20000) -> bytes:
+    """A tiny PNG whose header claims a huge image (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def test_an_image_too_large_to_decode_is_a_reported_error(tmp_path: Path) -> None:
+    """Pillow's DecompressionBombError is not an OSError: it once ended a whole job with a
+    traceback. Now it is the read error of that one file."""
+    from freqforensics.data.codecs import read_rgb
+    from freqforensics.inference import ImageError, read_image
+
+    bomb = tmp_path / "huge.png"
+    bomb.write_bytes(_bomb_png())
+    with pytest.raises(OSError, match="too large to decode safely"):
+        read_rgb(bomb)
+    with pytest.raises(ImageError, match="huge.png"):
+        read_image(bomb)
+    with pytest.raises(pp.VideoError, match="cannot read image"):
+        pp._read_image(bomb)
+
+
+def test_a_photo_stored_rotated_is_read_upright(tmp_path: Path) -> None:
+    """EXIF orientation 6: the stored pixels are turned 90 degrees clockwise for display."""
+    from freqforensics.data.codecs import ORIENTATION, read_rgb
+
+    stored = np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    path = tmp_path / "phone.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    upright = read_rgb(path)
+    assert upright.shape == (20, 12, 3)
+    np.testing.assert_array_equal(upright, np.rot90(stored, k=-1))
+    plain = tmp_path / "plain.png"
+    Image.fromarray(stored).save(plain)
+    np.testing.assert_array_equal(read_rgb(plain), stored)

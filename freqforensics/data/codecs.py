@@ -23,6 +23,9 @@ from freqforensics._checks import check_rgb_uint8
 
 __all__ = ["read_rgb", "jpeg_compress"]
 
+#: The EXIF tag of the orientation in which a photo is stored.
+ORIENTATION = 0x0112
+
 
 def read_rgb(source: str | Path | IO[bytes]) -> np.ndarray:
     """Decode an image with Pillow and convert it to RGB.
@@ -32,11 +35,13 @@ def read_rgb(source: str | Path | IO[bytes]) -> np.ndarray:
 
     Returns:
         The decoded image, RGB ``uint8`` :math:`(H, W, 3)` (grayscale and palette images
-        converted, an alpha channel dropped).
+        converted, an alpha channel dropped), upright: a photo stored rotated with an EXIF
+        orientation tag is turned the way viewers show it.
 
     Raises:
         OSError: the file cannot be read or is not an image Pillow can decode
-            (:class:`PIL.UnidentifiedImageError` is an :class:`OSError`).
+            (:class:`PIL.UnidentifiedImageError` is an :class:`OSError`), or it is larger
+            than Pillow's decompression-bomb limit.
 
     Example:
         >>> buf = io.BytesIO()
@@ -46,10 +51,15 @@ def read_rgb(source: str | Path | IO[bytes]) -> np.ndarray:
         >>> read_rgb(buf).shape
         (4, 5, 3)
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    with Image.open(source) as image:
-        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(source) as image:
+            if image.getexif().get(ORIENTATION, 1) != 1:
+                return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+            return np.asarray(image.convert("RGB"))
+    except Image.DecompressionBombError as err:  # not an OSError: one crafted file would
+        raise OSError(f"image too large to decode safely: {err}") from None  # end a job
 
 
 def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:

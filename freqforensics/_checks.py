@@ -7,6 +7,7 @@ received and what was expected. Nothing is ever checked with ``assert``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,9 +101,11 @@ def check_loader_args(batch_size: object, workers: object, workers_name: str = "
 
 
 def check_face_scale(scale: object) -> float:
-    """Raise unless ``scale`` (the face box's scale) is a positive number; return it."""
-    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    """Raise unless ``scale`` (the face box's scale) is a finite positive number; return it."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise ValueError(f"scale must be a finite positive number, got {scale!r}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite positive number, got {scale!r}")
     return float(scale)
 
 

@@ -212,7 +212,7 @@ def test_detector_rejects_bad_input_and_warns_on_0_255(tiny_model: SFCLHCMF) -> 
     with pytest.raises(ValueError, match="threshold"):
         Detector(tiny_model, threshold=2.0)
     # checked when the Detector is built, not at the first face detection
-    with pytest.raises(ValueError, match="scale must be a positive number, got -1"):
+    with pytest.raises(ValueError, match="scale must be a finite positive number, got -1"):
         Detector(tiny_model, device="cpu", detect=False, scale=-1)
     with pytest.raises(ValueError, match="upsample must be 0 or 1, got 5"):
         Detector(tiny_model, device="cpu", upsample=5)

@@ -356,7 +356,7 @@ class TestTracking:
             ({"model": "yolo"}, ValueError, "model must be one of"),
             ({"upsample": 2}, ValueError, "upsample must be 0 or 1"),
             ({"landmarks": 1}, TypeError, "landmarks must be a bool"),
-            ({"scale": -1}, ValueError, "scale must be a positive number"),
+            ({"scale": -1}, ValueError, "scale must be a finite positive number"),
         ],
     )
     def test_bad_arguments(self, kwargs: dict, error: type, match: str) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from needs import need_module
 from PIL import Image
-from toys import one_line_error
+from toys import one_line_error, write_manifest
 
 from freqforensics._io import exclusive_lock
 from freqforensics.cli import main
@@ -450,3 +450,41 @@ def test_a_photo_stored_rotated_is_read_upright(tmp_path: Path) -> None:
     plain = tmp_path / "plain.png"
     Image.fromarray(stored).save(plain)
     np.testing.assert_array_equal(read_rgb(plain), stored)
+
+
+def test_a_repeated_frame_or_an_unknown_split_in_a_manifest_names_its_line(
+    tmp_path: Path,
+) -> None:
+    """A frame listed twice was counted twice in the metrics; a mistyped split made a row drop
+    out of every split without a word."""
+    path = write_manifest(tmp_path, {"a": (0, "test"), "b": (1, "test")})
+    lines = path.read_text().splitlines()
+    assert len(load_manifest(path)) == 4
+    path.write_text("\n".join([*lines, lines[2]]) + "\n")  # line 3 again, as line 6
+    with pytest.raises(ValueError, match=r"manifest.csv:6: frame 1 of toy/original/a is listed "
+                       r"again \(first on line 3\)"):
+        load_manifest(path)
+    path.write_text("\n".join([*lines[:2], lines[2].replace(",test,", ",tset,")]) + "\n")
+    with pytest.raises(ValueError, match=r"manifest.csv:3: split must be one of \['train', "
+                       r"'val', 'test'\], got 'tset'"):
+        load_manifest(path)
+
+
+def test_bad_arguments_of_the_data_set_and_the_face_box_name_themselves(tmp_path: Path) -> None:
+    from freqforensics.data.faces import face_box
+
+    path = write_manifest(tmp_path, {"a": (0, "test"), "b": (1, "test")})
+    for kwargs, message in [
+        ({"brightness": "0.1"}, r"brightness must be a number in \[0, 1\), got '0.1'"),
+        ({"flip_p": None}, r"flip_p must be a number in \[0, 1\], got None"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            FrameDataset(path, "test", **kwargs)
+    with pytest.raises(ValueError, match="manifest must be a path .* got None"):
+        FrameDataset(None, "test")  # type: ignore[arg-type]
+    for scale in (float("nan"), float("inf"), 0):
+        # nan once reached preprocess.json, and no later run could match it (nan != nan)
+        with pytest.raises(ValueError, match="scale must be a finite positive number"):
+            face_box((10, 10, 50, 50), (100, 100), scale)
+        with pytest.raises(ValueError, match="scale must be a finite positive number"):
+            pp.preprocess([], tmp_path / "out", scale=scale)

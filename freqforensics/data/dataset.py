@@ -28,9 +28,18 @@ __all__ = ["FrameDataset", "collate_frames", "load_rows", "match_video", "prepar
 
 
 
+def _real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _as_list(value: str | Path | Sequence[str | Path]) -> list[Path]:
     if isinstance(value, (str, Path)):
         return [Path(value)]
+    if not isinstance(value, Sequence) or not all(isinstance(v, (str, Path)) for v in value):
+        raise ValueError(
+            f"manifest must be a path (a manifest.csv or its folder) or a list of paths, "
+            f"got {value!r}"
+        )
     return [Path(v) for v in value]
 
 
@@ -233,10 +242,10 @@ class FrameDataset(Dataset[dict[str, Any]]):
         if isinstance(real_repeat, bool) or not isinstance(real_repeat, int) or real_repeat < 1:
             raise ValueError(f"real_repeat must be an int >= 1, got {real_repeat!r}")
         for name, value in (("brightness", brightness), ("contrast", contrast)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-        if not 0 <= flip_p <= 1:
-            raise ValueError(f"flip_p must be in [0, 1], got {flip_p!r}")
+            if not _real(value) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        if not _real(flip_p) or not 0 <= flip_p <= 1:
+            raise ValueError(f"flip_p must be a number in [0, 1], got {flip_p!r}")
         rows = load_rows(manifest, split=split, videos=videos, allow_empty=allow_empty)
         self.rows = rows
         self.split = split

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from freqforensics._io import MAX_NAME_BYTES, atomic_write, bounded_name, resolve_inside
+from freqforensics.data.readers import SPLITS
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -204,6 +205,8 @@ def _parse(raw: dict[str, str], crops: _Crops, where: str) -> ManifestRow:
     status = raw["status"]
     if status not in STATUSES:
         raise ValueError(f"{where}: status must be one of {list(STATUSES)}, got {status!r}")
+    if raw["split"] not in SPLITS:
+        raise ValueError(f"{where}: split must be one of {list(SPLITS)}, got {raw['split']!r}")
     crop = raw["crop_path"]
     if status == "ok" and not crop:
         raise ValueError(f"{where}: an 'ok' row needs a crop_path, got an empty one")
@@ -265,8 +268,18 @@ def load_manifest(path: str | Path, status: str | Sequence[str] | None = None) -
                     f"{path} is not a manifest: columns {missing} are missing (expected the "
                     f"columns {list(MANIFEST_COLUMNS)} written by preprocess)"
                 )
+            seen: dict[tuple[str, int], int] = {}  # (video_id, frame_index) -> line
             for raw in reader:
-                row = _parse(raw, crops, f"{path}:{reader.line_num}")
+                where = f"{path}:{reader.line_num}"
+                row = _parse(raw, crops, where)
+                key = (row.video_id, row.frame_index)
+                if row.frame_index >= 0 and key in seen:
+                    raise ValueError(
+                        f"{where}: frame {row.frame_index} of {row.video_id} is listed again "
+                        f"(first on line {seen[key]}); a frame counted twice would skew the "
+                        "metrics: remove the repeat"
+                    )
+                seen[key] = reader.line_num
                 if wanted is None or row.status in wanted:
                     rows.append(row)
     except UnicodeDecodeError as err:

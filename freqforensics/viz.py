@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from freqforensics._checks import ShapeError, check_float, check_tensor
+from freqforensics._io import atomic_write
 from freqforensics.functional.color import rgb_to_ycbcr
 from freqforensics.functional.dct import block_dct, zigzag_order
 from freqforensics.functional.sida import STATISTICS
@@ -48,9 +49,9 @@ def _plt() -> Any:
 
 def _finish(fig: Any, path: str | Path | None) -> Any:
     fig.tight_layout()
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+    if path is not None:  # atomically: a failed rerun never truncates the last good figure
+        with atomic_write(path, "wb") as fh:
+            fig.savefig(fh, format=Path(path).suffix[1:].lower() or "png", dpi=120)
     return fig
 
 

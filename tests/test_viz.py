@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -141,3 +142,25 @@ def test_explain_face_on_a_tiny_detector(tmp_path: Path) -> None:
     assert set(maps) == {"FAAE: attention received", "HCMA: gated token contribution"}
     assert maps["FAAE: attention received"].shape == (8, 8)  # the stride-8 grid of 64 pixels
     _png(tmp_path / "explain.png")
+
+
+def test_a_failed_save_keeps_the_last_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Figures are written through a temporary file, like every other output."""
+    import matplotlib.figure
+
+    path = tmp_path / "bands.png"
+    viz.plot_band_energy(torch.rand(3, 16, 16), path=path)
+    before = path.read_bytes()
+    _png(path)
+
+    def broken(self: object, fh: Any, **kwargs: Any) -> None:
+        fh.write(b"half a figure")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        viz.plot_band_energy(torch.rand(3, 16, 16), path=path)
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left

@@ -488,3 +488,22 @@ def test_bad_arguments_of_the_data_set_and_the_face_box_name_themselves(tmp_path
             face_box((10, 10, 50, 50), (100, 100), scale)
         with pytest.raises(ValueError, match="scale must be a finite positive number"):
             pp.preprocess([], tmp_path / "out", scale=scale)
+
+
+def test_ffpp_split_files_that_share_a_video_are_refused(tmp_path: Path) -> None:
+    """A video in two split files used to land silently in whichever split was read last, so
+    'train' and 'val test' run separately (the --help workflow) both listed it."""
+    (tmp_path / "splits").mkdir()
+    pairs = {"train": [["519", "515"]], "val": [], "test": [["519", "999"]]}
+    for split, listed in pairs.items():
+        (tmp_path / "splits" / f"{split}.json").write_text(json.dumps(listed))
+    for splits in (("train",), ("test",), ("train", "val", "test")):
+        with pytest.raises(ValueError, match=r"video '519' is listed in .*train.json and in "
+                           r"test.json; a video must be in one split only"):
+            read_ffpp(tmp_path, methods=["Deepfakes"], splits=splits)
+    pairs["test"] = [["600", "999"], ["600", "999"]]  # a repeat within one split is harmless
+    (tmp_path / "splits" / "test.json").write_text(json.dumps(pairs["test"]))
+    records = read_ffpp(tmp_path, methods=["Deepfakes"])
+    assert {r.video_id.split("/")[-1]: r.split for r in records if r.method == "original"} == {
+        "515": "train", "519": "train", "600": "test", "999": "test"
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,25 @@ def dfdc_test_labels(path: Path) -> list[tuple[str, int]]:
             )
         rows.append((str(row["filename"] or "").strip(), int(float(text))))
     return rows
+
+
+def check_disjoint_splits(folder: Path, splits: Sequence[str]) -> None:
+    """Refuse FF++ split files that put one video in two splits (the official ones are
+    disjoint): its split would depend on which splits were asked for, and one run could train
+    on what another tests on.
+
+    Raises:
+        ValueError: naming the video and the two split files.
+    """
+    first: dict[str, str] = {}
+    for split in splits:
+        path = folder / f"{split}.json"
+        if path.is_file():
+            for name in sorted({n for pair in ffpp_pairs(path) for n in pair}):
+                other = first.setdefault(name, split)
+                if other != split:
+                    raise ValueError(
+                        f"video {name!r} is listed in {folder}/{other}.json and in {split}.json; "
+                        "a video must be in one split only (the official split files are "
+                        "disjoint)"
+                    )

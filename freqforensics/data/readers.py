@@ -235,6 +235,7 @@ def read_ffpp(
     ``manipulated_sequences/<method>/<compression>/videos/<a>_<b>.mp4`` (fake: target ``a``,
     source ``b``), with ``splits/{train,val,test}.json`` lists of ``[a, b]`` pairs. Originals
     ``a`` and ``b`` belong to the split of their pair; the fakes ``a_b`` and ``b_a`` too.
+    Split files that name one video in two splits are refused.
 
     Args:
         root: the FaceForensics++ folder.
@@ -258,6 +259,7 @@ def read_ffpp(
     methods = _check_subset(methods, "methods", FFPP_METHODS)
     compression = _check_subset((compression,), "compression", FFPP_COMPRESSIONS)[0]
     splits = _check_subset(splits, "splits", SPLITS)
+    _metadata.check_disjoint_splits(root / "splits", SPLITS)
     records: list[VideoRecord] = []
     for split in splits:
         what = f"{root / 'splits' / split}.json: video name"

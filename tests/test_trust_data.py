@@ -507,3 +507,23 @@ def test_ffpp_split_files_that_share_a_video_are_refused(tmp_path: Path) -> None
     assert {r.video_id.split("/")[-1]: r.split for r in records if r.method == "original"} == {
         "515": "train", "519": "train", "600": "test", "999": "test"
     }
+
+
+def test_a_lost_crop_is_skipped_and_a_corrupt_one_names_its_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One deleted crop used to end training, evaluation or robustness at its first read
+    (and again on every rerun); now it is reported once and skipped."""
+    path = write_manifest(tmp_path, {"a": (0, "test"), "b": (1, "test")})
+    (path.parent / "original/a/000001.png").unlink()
+    with caplog.at_level("WARNING", logger="freqforensics.data.dataset"):
+        data = FrameDataset(path, "test", image_size=32)
+    assert len(data) == 3
+    assert "1 of 4 frames have no crop file on disk and are skipped: toy/original/a:1" in (
+        caplog.text
+    )
+    (path.parent / "Fake/b/000000.png").write_bytes(b"not a png")
+    corrupt = next(i for i, k in enumerate(data.index) if data.rows[k].video_id.endswith("/b"))
+    with pytest.raises(ValueError, match=r"cannot read the crop of toy/Fake/b frame 0 .*rerun "
+                       "preprocess for that video"):
+        data[corrupt]

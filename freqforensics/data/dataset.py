@@ -11,6 +11,8 @@ the DCT coefficients SIDA summarises, so it is not a label-preserving change for
 from __future__ import annotations
 
 import fnmatch
+import logging
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +25,8 @@ from torch.utils.data import Dataset
 from freqforensics.data.preprocess import ManifestRow, load_manifest
 from freqforensics.data.readers import SPLITS
 from freqforensics.layers.sida import SIDA
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FrameDataset", "collate_frames", "load_rows", "match_video", "prepare_crop"]
 
@@ -107,7 +111,30 @@ def load_rows(
     selected = rows if split is None else [r for r in rows if r.split == split]
     if not selected and not allow_empty:
         raise ValueError(_nothing_selected(paths, every, rows, split, videos, label))
-    return selected
+    return _without_missing_crops(selected)
+
+
+def _without_missing_crops(rows: list[ManifestRow]) -> list[ManifestRow]:
+    """``rows`` without those whose crop file is gone (deleted, a partial copy): reported
+    once, skipped, so that one lost file does not end a run at its first epoch."""
+    present = [r.crop_path is not None and os.path.isfile(r.crop_path) for r in rows]
+    if all(present):
+        return rows
+    lost = [r for r, ok in zip(rows, present) if not ok]
+    shown = "; ".join(f"{r.video_id}:{r.frame_index} ({r.crop_path})" for r in lost[:5])
+    logger.warning(
+        "%d of %d frames have no crop file on disk and are skipped: %s%s",
+        len(lost), len(rows), shown, " ..." if len(lost) > 5 else "",
+    )
+    return [r for r, ok in zip(rows, present) if ok]
+
+
+def crop_error(row: ManifestRow, err: Exception) -> ValueError:
+    """The error for a crop file that exists but cannot be decoded, naming its row."""
+    return ValueError(
+        f"cannot read the crop of {row.video_id} frame {row.frame_index} ({row.crop_path}): "
+        f"{err}; rerun preprocess for that video, or remove its rows from the manifest"
+    )
 
 
 def _nothing_selected(
@@ -272,8 +299,11 @@ class FrameDataset(Dataset[dict[str, Any]]):
         from PIL import Image, ImageEnhance
 
         row = self.rows[self.index[item]]
-        with Image.open(row.crop_file()) as png:
-            crop = png.convert("RGB")
+        try:
+            with Image.open(row.crop_file()) as png:
+                crop = png.convert("RGB")
+        except OSError as err:
+            raise crop_error(row, err) from None
         if self.augment and float(torch.rand(())) < self.flip_p:
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         sida = _sida_vector(crop, self.sida)

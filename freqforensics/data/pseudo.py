@@ -44,7 +44,7 @@ from freqforensics.data.blend import (
 )
 from freqforensics.data.codecs import h264_round_trip, jpeg_compress, read_rgb
 from freqforensics.data.cross_frame import WINDOW, align_face, same_video_partners
-from freqforensics.data.dataset import load_rows, prepare_crop
+from freqforensics.data.dataset import crop_error, load_rows, prepare_crop
 from freqforensics.data.landmarks import LANDMARKS_SUFFIX, landmarks_path, load_landmarks
 from freqforensics.data.manifest import ManifestRow
 from freqforensics.data.sbi import (
@@ -301,7 +301,10 @@ class PseudoFakeDataset(Dataset[dict[str, Any]]):
         row = self.rows[pair]
         if isinstance(row, PhotoFace):
             return row.crop()
-        return read_rgb(row.crop_file())
+        try:
+            return read_rgb(row.crop_file())
+        except OSError as err:
+            raise crop_error(row, err) from None
 
     def _landmarks(self, pair: int, shape: tuple[int, ...]) -> np.ndarray | None:
         """The pair's landmarks in crop pixels, or ``None`` (ellipse fallback)."""

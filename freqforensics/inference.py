@@ -36,6 +36,7 @@ from freqforensics._checks import (
     check_upsample,
     resolve_device,
 )
+from freqforensics._progress import progress as _progress
 from freqforensics.layers.sida import SIDA
 
 if TYPE_CHECKING:
@@ -187,6 +188,8 @@ class Detector:
         scale: face box enlargement (FaceForensics++: 1.3).
         upsample: dlib upsampling (0 or 1).
         threshold: probability above which the label is ``fake``.
+        progress: a progress bar (stderr) over the frames of a video and the images of a
+            folder or list.
     """
 
     def __init__(
@@ -197,6 +200,7 @@ class Detector:
         scale: float = 1.3,
         upsample: int = 0,
         threshold: float = 0.5,
+        progress: bool = False,
     ) -> None:
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -207,6 +211,7 @@ class Detector:
         self.image_size = model_input_size(model)
         self.detect = bool(detect)
         self.threshold = float(threshold)
+        self.progress = bool(progress)
         self._scale, self._upsample = check_face_scale(scale), check_upsample(upsample)
         self._face_detector: Any = None
         self._sida = SIDA()
@@ -314,7 +319,9 @@ class Detector:
 
     def predict_images(self, paths: Iterable[str | Path], input_: str = "<list>") -> Prediction:
         """Score several image files; unreadable ones get status ``error`` and are skipped."""
-        frames = [self._file_frame(i, Path(p)) for i, p in enumerate(paths)]
+        files = [Path(p) for p in paths]
+        bar = _progress(files, self.progress, desc=Path(input_).name, unit="image")
+        frames = [self._file_frame(i, p) for i, p in enumerate(bar)]
         return self._result(input_, "folder", frames)
 
     def predict_folder(self, path: str | Path) -> Prediction:
@@ -342,10 +349,10 @@ class Detector:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"video not found: {path}")
-        results = [
-            self._frame(frame.frame_index, str(path), frame.image, True)
-            for frame in sample_frames(path, frames)
-        ]
+        sampled = _progress(sample_frames(path, frames), self.progress, desc=path.name,
+                            total=frames, unit="frame")
+        results = [self._frame(frame.frame_index, str(path), frame.image, True)
+                   for frame in sampled]
         return self._result(str(path), "video", results)
 
     def predict(self, path: str | Path, frames: int = 32) -> Prediction:

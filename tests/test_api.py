@@ -183,11 +183,18 @@ def test_detector_scores_like_the_training_preprocessing(tiny_model: SFCLHCMF) -
     assert naive != pytest.approx(expected, abs=1e-6)  # SIDA of the resized image differs
 
 
-def test_detector_folder_reports_and_skips_bad_files(tiny_model: SFCLHCMF, tmp_path: Path) -> None:
+def test_detector_folder_reports_and_skips_bad_files(
+    tiny_model: SFCLHCMF, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     Image.fromarray(texture(1, 64)).save(tmp_path / "a.png")
     (tmp_path / "b.png").write_bytes(b"not a png")
     Image.fromarray(texture(2, 64)).save(tmp_path / "c.png")
     result = Detector(tiny_model, device="cpu", detect=False).predict_folder(tmp_path)
+    assert capsys.readouterr().err == ""  # no progress bar unless asked for
+    again = Detector(tiny_model, device="cpu", detect=False, progress=True).predict_folder(
+        tmp_path
+    )
+    assert "/3 [" in capsys.readouterr().err and again.to_dict() == result.to_dict()
     assert [f.status for f in result.frames] == ["ok", "error", "ok"]
     assert result.frames[1].error and "b.png" in (result.frames[1].source or "")
     assert result.frames_with_face == 2 and len(result.errors) == 1

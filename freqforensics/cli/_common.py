@@ -79,11 +79,13 @@ non_negative_float = _number(float, 0, False, "a number >= 0")
 
 
 def runtime_options(
-    parser: argparse.ArgumentParser, workers: bool = True, defaults: bool = True
+    parser: argparse.ArgumentParser, workers: bool = True, defaults: bool = True,
+    quiet: bool = True,
 ) -> None:
     """``--device``, ``--threads``, ``--workers``, ``--quiet``.
 
-    ``defaults=False`` leaves every default ``None`` (``train``: the config supplies them).
+    ``defaults=False`` leaves every default ``None`` (``train``: the config supplies them);
+    ``quiet=False`` leaves out ``--quiet`` (a command without progress bars).
     """
     group = parser.add_argument_group("runtime")
     group.add_argument(
@@ -102,7 +104,8 @@ def runtime_options(
             default=0 if defaults else None,
             help="data loader worker processes" + ("" if defaults else " (default: 0)"),
         )
-    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    if quiet:
+        group.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def face_options(parser: argparse.ArgumentParser) -> None:

@@ -67,5 +67,5 @@ def register(command: Any) -> None:
     )
     p.add_argument("--no-detect", action="store_true", help="the images are face crops already")
     face_options(p)
-    runtime_options(p, workers=False)
+    runtime_options(p, workers=False, quiet=False)  # one image: no progress bar
     p.set_defaults(handler=run)

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"INPUT not found: {args.input}")
     model = load_model(args.checkpoint, device)
     detector = Detector(model, device=device, detect=not args.no_detect, scale=args.scale,
-                        upsample=args.upsample, threshold=args.threshold)
+                        upsample=args.upsample, threshold=args.threshold,
+                        progress=not args.quiet)
     prediction = detector.predict(args.input, frames=args.frames)
     if prediction.kind == "image" and prediction.errors:
         raise CLIError(prediction.errors[0].error or f"cannot read image {args.input}")

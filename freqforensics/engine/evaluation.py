@@ -10,18 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from freqforensics._progress import progress as _progress
 from freqforensics.data.dataset import collate_frames as collate_batch
 from freqforensics.engine.runtime import channels_last_images
 
 __all__ = ["predict", "precise_bn", "nonfinite_samples", "sample_ids"]
-
-
-def _progress(iterable: Iterable[Any], enabled: bool, **kwargs: Any) -> Iterable[Any]:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, dynamic_ncols=True, leave=False, **kwargs)
 
 
 def _forward(

@@ -46,6 +46,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from freqforensics._io import exclusive_lock, remove_stale_temps
+from freqforensics._progress import progress as _progress
 from freqforensics.data.dataset import collate_frames as collate_batch
 from freqforensics.engine import distributed as _dist
 from freqforensics.engine import sam as _sam
@@ -53,7 +54,6 @@ from freqforensics.engine import state as _state
 from freqforensics.engine.config import TrainConfig, TrainResult
 from freqforensics.engine.evaluation import (
     _forward,
-    _progress,
     nonfinite_samples,
     precise_bn,
     predict,

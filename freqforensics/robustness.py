@@ -260,6 +260,7 @@ def evaluate_robustness(
     progress: bool = False,
     num_workers: int = 0,
     protocol: str = "quick",
+    resume_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Frame- and video-level metrics of ``model`` on clean and perturbed face crops.
 
@@ -280,6 +281,9 @@ def evaluate_robustness(
             (``"GB level 3 (kernel 13)"``).
         num_workers: data loader workers.
         protocol: ``"quick"`` or ``"deeperforensics"`` (see the module docs).
+        resume_dir: keep each finished pass here (one JSON file each, written atomically);
+            a rerun with the same model, frames and settings skips them, one with others
+            starts over. ``None``: nothing kept.
 
     Returns:
         A dict with ``protocol``, ``frames`` and ``videos`` (how many were evaluated),
@@ -327,6 +331,15 @@ def evaluate_robustness(
             batches = tqdm(loader, desc=label, dynamic_ncols=True, leave=False)
         ids, labels, probs = predict(model, batches, device)
         return evaluate_predictions(ids, labels, probs)
+
+    if resume_dir is not None:
+        from freqforensics._resume import PassCache, model_fingerprint, rows_fingerprint
+
+        frames = [(r.video_id, r.frame_index, r.label, str(r.crop_path)) for r in subset]
+        run = PassCache(resume_dir, {
+            "model": model_fingerprint(model), "frames": rows_fingerprint(frames),
+            "protocol": protocol, "image_size": int(image_size), "seed": int(seed),
+        }).wrap(run)
 
     result: dict[str, Any] = {
         "protocol": protocol,

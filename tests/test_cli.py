@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -621,3 +622,37 @@ def test_every_help_example_parses() -> None:
                 parser.parse_args(shlex.split(line)[1:])
             except SystemExit:
                 pytest.fail(f"the example of '{name} --help' does not parse: {line}")
+
+
+def test_robustness_resumes_at_its_next_pass(
+    checkpoint: Path, manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted run keeps its finished passes; the rerun computes only the rest and
+    gives the same result as an uninterrupted one. Other settings start over."""
+    from freqforensics.engine import evaluation
+
+    model = SFCLHCMF.from_checkpoint(checkpoint).eval()
+    rows = FrameDataset(manifest, "test", image_size=64).rows
+    plan = {"blur": [1.0, 2.0], "noise": [0.05]}
+    whole = evaluate_robustness(model, rows, plan, max_frames=4, seed=1)
+    predict, calls = evaluation.predict, []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "predict", counted)  # imported when evaluate_robustness runs
+    folder, interrupt_at = tmp_path / "passes", 3  # clean and blur 1 finish, blur 2 does not
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_robustness(model, rows, plan, max_frames=4, seed=1, resume_dir=folder)
+    assert len(list(folder.glob("pass-*.json"))) == 2
+    calls.clear()
+    interrupt_at = 0
+    resumed = evaluate_robustness(model, rows, plan, max_frames=4, seed=1, resume_dir=folder)
+    assert len(calls) == 2  # blur 2 and noise 0.05 only
+    assert json.dumps(resumed, sort_keys=True) == json.dumps(whole, sort_keys=True)
+    calls.clear()
+    evaluate_robustness(model, rows, plan, max_frames=4, seed=2, resume_dir=folder)
+    assert len(calls) == 4  # another seed: every pass again

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             num_workers=args.workers,
             protocol=args.protocol,
+            resume_dir=args.out / "passes",  # an interrupted run resumes at its next pass
         )
     print(f"{result['frames']} frames of {result['videos']} videos ({args.split} split)")
     for level in ("frame", "video"):
@@ -86,7 +87,8 @@ deeperforensics (DeeperForensics-1.0, levels 1-5, the reference's parameters):
   noise, GB Gaussian blur, JPEG (the reference's down-up resize), VC video compression
   (H.264 at CRF 30-40 of each video's crop sequence, deterministic x264)
 Writes robustness.json and robustness.png (AUC against strength or level, one line per
-perturbation); deeperforensics also prints the type x level AUC table.
+perturbation); deeperforensics also prints the type x level AUC table. Each finished pass is
+kept in OUT/passes/: rerunning an interrupted command skips them (other settings start over).
 
 examples:
   freqforensics robustness --checkpoint runs/ffpp-c23/best.safetensors \\

@@ -33,7 +33,14 @@ from toys import one_line_error, write_manifest
 
 from freqforensics._io import exclusive_lock
 from freqforensics.cli import main
-from freqforensics.data import FrameDataset, load_manifest, load_rows, read_dfdc, read_ffpp
+from freqforensics.data import (
+    FrameDataset,
+    load_manifest,
+    load_rows,
+    read_dfdc,
+    read_ffpp,
+    read_folder,
+)
 from freqforensics.data.manifest import MANIFEST_COLUMNS
 
 av = need_module("av")
@@ -527,3 +534,25 @@ def test_a_lost_crop_is_skipped_and_a_corrupt_one_names_its_row(
     with pytest.raises(ValueError, match=r"cannot read the crop of toy/Fake/b frame 0 .*rerun "
                        "preprocess for that video"):
         data[corrupt]
+
+
+def test_a_file_name_that_is_not_utf8_is_a_refused_record(tmp_path: Path) -> None:
+    """A Latin-1 name (an old archive) once ended preprocess with an encoding error naming
+    no file; now it is one refused record with a printable id, and the rest goes on."""
+    from freqforensics.data import read_images
+
+    folder = tmp_path / "photos" / "real"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "ok.png")
+    try:
+        (Path(os.fsdecode(bytes(folder))) / os.fsdecode(b"Jos\xe9.png")).write_bytes(b"x")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system does not take a name that is not UTF-8")
+    for records in (read_folder(tmp_path / "photos"), read_images(folder)):
+        assert len(records) == 2
+        bad = next(r for r in records if r.error)
+        assert bad.video_id.endswith("Jos\\xe9") and "not valid UTF-8" in bad.error
+        assert str(bad.path).endswith("Jos\\xe9.png")
+        for r in records:
+            (r.video_id + str(r.path) + r.error).encode("utf-8")  # writable to a manifest
+        assert [r.error for r in records if r.video_id.endswith("ok")] == [""]

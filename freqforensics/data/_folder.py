@@ -69,7 +69,7 @@ def read_folder(
                 rel = path.relative_to(directory)
                 if path.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
                     rel = rel.with_suffix("")  # a file; a folder keeps its whole name
-                parts = (name, part_split, label_dir, rel.as_posix())
+                parts = (name, part_split, label_dir, _printable(rel.as_posix()))
                 video_id = "/".join(p for p in parts if p != ".")
                 method = "fake" if label else "original"
                 records.append(
@@ -156,7 +156,7 @@ def read_images(
         elif not problem:
             identity, problem = _identity(rel, pattern, unknown_identity)
         split = "val" if identity and _hash_fraction(identity, seed) < val_fraction else "train"
-        video_id = f"{name}/{stem or rel.as_posix()}"
+        video_id = _printable(f"{name}/{stem or rel.as_posix()}")
         records.append(
             VideoRecord.listed(
                 path, 0, split, name, "original", "", video_id, problem=problem, identity=identity
@@ -191,6 +191,11 @@ def _identity(rel: Path, pattern: re.Pattern[str] | None, unknown: str) -> tuple
     return identity, ""
 
 
+def _printable(text: str) -> str:
+    """``text`` with the bytes of a file name that are not UTF-8 shown as ``\\xNN``."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def _walk_folder(directory: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The video and image files under ``directory``, and the entries that cannot be read.
 
@@ -213,6 +218,12 @@ def _walk_folder(directory: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         for entry in sorted(names):
             path = Path(top, entry)
             if path.suffix.lower() not in wanted:
+                continue
+            shown = _printable(str(path))
+            if shown != str(path):  # bytes that are not UTF-8 (an old archive): never read,
+                problems.append(  # so its record may carry the printable name
+                    (Path(shown), f"{shown}: the name is not valid UTF-8, refused (rename it)")
+                )
                 continue
             try:
                 if path.is_file():

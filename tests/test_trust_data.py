@@ -556,3 +556,22 @@ def test_a_file_name_that_is_not_utf8_is_a_refused_record(tmp_path: Path) -> Non
         for r in records:
             (r.video_id + str(r.path) + r.error).encode("utf-8")  # writable to a manifest
         assert [r.error for r in records if r.video_id.endswith("ok")] == [""]
+
+
+def test_dfdc_entries_listed_twice_name_the_file(tmp_path: Path) -> None:
+    """A repeated labels.csv row, or two metadata.json keys naming one video, used to stop
+    preprocess with 'records must have unique video_id', naming neither file nor entry."""
+    from freqforensics.data import read_dfdc_test
+
+    test = tmp_path / "test"
+    test.mkdir()
+    (test / "labels.csv").write_text("filename,label\na.mp4,0\nb.mp4,1\na.mp4,1\n")
+    with pytest.raises(ValueError, match=r"labels.csv: .*a.mp4 is listed twice \('dfdc/test/a'"):
+        read_dfdc_test(test)
+    part = tmp_path / "dfdc_train_part_3"
+    part.mkdir()
+    meta = {"x.mp4": {"label": "REAL"}, "a/x.mp4": {"label": "FAKE", "original": "x.mp4"}}
+    (part / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"metadata.json: .*a/x.mp4 and .*/x.mp4 give one video "
+                       r"id \('dfdc/dfdc_train_part_3/x'\)"):
+        read_dfdc(tmp_path)

@@ -192,3 +192,21 @@ def check_disjoint_splits(folder: Path, splits: Sequence[str]) -> None:
                         "a video must be in one split only (the official split files are "
                         "disjoint)"
                     )
+
+
+def check_unique_ids(records: Sequence[Any], where: Path | str) -> None:
+    """Refuse two entries of ``where`` (a metadata file) that give one video id: a row listed
+    twice, or two keys naming one video (``x.mp4`` and ``a/x.mp4``).
+
+    Raises:
+        ValueError: naming the file, the id and both entries.
+    """
+    first: dict[str, Any] = {}
+    for record in records:
+        other = first.setdefault(record.video_id, record)
+        if other is not record:
+            what = ("is listed twice" if other.path == record.path
+                    else f"and {record.path} give one video id")
+            raise ValueError(
+                f"{where}: {other.path} {what} ({record.video_id!r}); list each video once"
+            )

@@ -448,11 +448,13 @@ def read_dfdc(
             continue
         number = part.name.rsplit("_", 1)[-1]
         part_split = "val" if number.isdigit() and int(number) in val else split
-        for name, label, original in _metadata.dfdc_entries(meta_path):
-            problem = _entry_problem(part, name, f"{meta_path}: key")
-            records.append(
-                _dfdc_record(part / name, label, part_split, part.name, name, problem, original)
-            )
+        listed = [
+            _dfdc_record(part / name, label, part_split, part.name, name,
+                         _entry_problem(part, name, f"{meta_path}: key"), original)
+            for name, label, original in _metadata.dfdc_entries(meta_path)
+        ]
+        _metadata.check_unique_ids(listed, meta_path)
+        records += listed
     records.sort(key=lambda r: r.video_id)
     _report_missing(records, "dfdc")
     return records
@@ -491,6 +493,7 @@ def read_dfdc_test(
         )
         for name, label in _metadata.dfdc_test_labels(path)
     ]
+    _metadata.check_unique_ids(records, path)
     records.sort(key=lambda r: r.video_id)
     _report_missing(records, "dfdc")
     return records

@@ -272,6 +272,8 @@ def check_onnx(
 
     Raises:
         ImportError: onnxruntime is missing (the ``onnx`` extra).
+        FileNotFoundError: no file at ``path``.
+        ValueError: ``path`` is not an ONNX model onnxruntime can load.
         AssertionError: an output differs beyond the tolerance or has another shape (as
             :func:`torch.testing.assert_close` raises).
     """
@@ -285,7 +287,14 @@ def check_onnx(
     target = _WithKwargs(module, kwargs) if kwargs else module
     with _eval_mode(target), torch.no_grad():
         expected = [t.detach().cpu().numpy() for t in _flat_outputs(target(*xs))]
-    session = ort.InferenceSession(str(path), providers=list(providers))
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"ONNX model not found: {path}")
+    try:
+        session = ort.InferenceSession(str(path), providers=list(providers))
+    except Exception as load_err:  # onnxruntime's own error classes (InvalidProtobuf, ...)
+        text = str(load_err)
+        first = text.splitlines()[0] if text else type(load_err).__name__
+        raise ValueError(f"{path} is not an ONNX model onnxruntime can load ({first})") from None
     names = [i.name for i in session.get_inputs()]
     if len(names) != len(xs):
         raise ValueError(

@@ -211,6 +211,11 @@ def test_check_onnx_detects_mismatch(ort: Any, tmp_path: Path) -> None:
         check_onnx(path, BlockIDCT(zigzag=False), torch.randn(2, 3, 64, 2, 2))
     with pytest.raises(ValueError, match="takes 1 inputs"):
         check_onnx(path, _faae(), (torch.randn(2, 16, 2, 2), torch.randn(2, 24, 2, 2)))
+    with pytest.raises(FileNotFoundError, match="ONNX model not found: .*absent.onnx"):
+        check_onnx(tmp_path / "absent.onnx", BlockIDCT(), torch.randn(2, 3, 64, 2, 2))
+    (tmp_path / "weights.onnx").write_bytes(b"not a protobuf")
+    with pytest.raises(ValueError, match="weights.onnx is not an ONNX model onnxruntime can load"):
+        check_onnx(tmp_path / "weights.onnx", BlockIDCT(), torch.randn(2, 3, 64, 2, 2))
 
 
 def test_check_onnx_without_onnxruntime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

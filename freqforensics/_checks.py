@@ -102,11 +102,10 @@ def check_loader_args(batch_size: object, workers: object, workers_name: str = "
 
 def check_face_scale(scale: object) -> float:
     """Raise unless ``scale`` (the face box's scale) is a finite positive number; return it."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+    number = not isinstance(scale, bool) and isinstance(scale, (int, float))
+    if not (number and math.isfinite(scale) and scale > 0):  # type: ignore[arg-type, operator]
         raise ValueError(f"scale must be a finite positive number, got {scale!r}")
-    if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite positive number, got {scale!r}")
-    return float(scale)
+    return float(scale)  # type: ignore[arg-type]
 
 
 def check_upsample(upsample: object) -> int:

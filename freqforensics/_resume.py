@@ -19,7 +19,7 @@ import torch
 
 from freqforensics._io import atomic_write_json
 
-__all__ = ["PassCache", "model_fingerprint"]
+__all__ = ["PassCache", "model_fingerprint", "rows_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ class PassCache:
                 for path in old:
                     path.unlink()
         atomic_write_json(stored, settings)
-        self.reused = 0
 
     def _path(self, name: str) -> Path:
         return self.folder / f"pass-{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name)}.json"
@@ -80,7 +79,6 @@ class PassCache:
             value = json.loads(path.read_text())
         except ValueError:  # cannot happen with atomic writes, but never trust a file
             return None
-        self.reused += 1
         return value
 
     def put(self, name: str, value: Any) -> None:

@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["FrameDataset", "collate_frames", "load_rows", "match_video", "prepare_crop"]
 
 
-
 def _real(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

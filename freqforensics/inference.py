@@ -189,7 +189,7 @@ class Detector:
         upsample: dlib upsampling (0 or 1).
         threshold: probability above which the label is ``fake``.
         progress: a progress bar (stderr) over the frames of a video and the images of a
-            folder or list.
+            folder or list, shown once the work has taken a second.
     """
 
     def __init__(
@@ -320,7 +320,7 @@ class Detector:
     def predict_images(self, paths: Iterable[str | Path], input_: str = "<list>") -> Prediction:
         """Score several image files; unreadable ones get status ``error`` and are skipped."""
         files = [Path(p) for p in paths]
-        bar = _progress(files, self.progress, desc=Path(input_).name, unit="image")
+        bar = _progress(files, self.progress, desc=Path(input_).name, unit="image", delay=1.0)
         frames = [self._file_frame(i, p) for i, p in enumerate(bar)]
         return self._result(input_, "folder", frames)
 
@@ -350,7 +350,7 @@ class Detector:
         if not path.is_file():
             raise FileNotFoundError(f"video not found: {path}")
         sampled = _progress(sample_frames(path, frames), self.progress, desc=path.name,
-                            total=frames, unit="frame")
+                            total=frames, unit="frame", delay=1.0)  # none for a quick error
         results = [self._frame(frame.frame_index, str(path), frame.image, True)
                    for frame in sampled]
         return self._result(str(path), "video", results)

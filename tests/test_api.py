@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -184,17 +185,28 @@ def test_detector_scores_like_the_training_preprocessing(tiny_model: SFCLHCMF) -
 
 
 def test_detector_folder_reports_and_skips_bad_files(
-    tiny_model: SFCLHCMF, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model: SFCLHCMF, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     Image.fromarray(texture(1, 64)).save(tmp_path / "a.png")
     (tmp_path / "b.png").write_bytes(b"not a png")
     Image.fromarray(texture(2, 64)).save(tmp_path / "c.png")
     result = Detector(tiny_model, device="cpu", detect=False).predict_folder(tmp_path)
     assert capsys.readouterr().err == ""  # no progress bar unless asked for
+    import freqforensics.inference as inference
+
+    bars: list[dict] = []
+
+    def bar(items: Any, enabled: bool, **kwargs: Any) -> Any:
+        bars.append({"enabled": enabled, **kwargs})
+        return items
+
+    monkeypatch.setattr(inference, "_progress", bar)
     again = Detector(tiny_model, device="cpu", detect=False, progress=True).predict_folder(
         tmp_path
     )
-    assert "/3 [" in capsys.readouterr().err and again.to_dict() == result.to_dict()
+    assert again.to_dict() == result.to_dict()
+    assert bars == [{"enabled": True, "desc": tmp_path.name, "unit": "image", "delay": 1.0}]
     assert [f.status for f in result.frames] == ["ok", "error", "ok"]
     assert result.frames[1].error and "b.png" in (result.frames[1].source or "")
     assert result.frames_with_face == 2 and len(result.errors) == 1

@@ -168,6 +168,8 @@ def exclusive_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
     import fcntl
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"the output folder of the {what} must be a folder, got the file {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     lock_path = folder / ".lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)

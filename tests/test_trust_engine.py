@@ -385,6 +385,16 @@ class TestRunSettings:
         assert not (tmp_path / "metrics.csv").exists()
         _trainer(tmp_path, _cfg(epochs=1)).fit()
 
+    def test_an_output_folder_that_is_a_file_is_named(self, tmp_path: Path) -> None:
+        """It used to be the OS error "[Errno 17] File exists", which says nothing of --out."""
+        out = tmp_path / "video.mp4"
+        out.write_bytes(b"x")
+        with pytest.raises(ValueError, match=r"output folder of the preprocess run must be a "
+                           r"folder, got the file .*video.mp4"):
+            with exclusive_lock(out, "preprocess run"):
+                pass
+        assert out.read_bytes() == b"x"
+
 
 # ---------------------------------------------------------------- item 9: non-finite inputs
 class TestNonFinite:

@@ -93,6 +93,13 @@ def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
     return value
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for a
+    one-line error that wraps it."""
+    text = str(err)
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def check_loader_args(batch_size: object, workers: object, workers_name: str = "workers") -> None:
     """Raise unless ``batch_size`` is an int >= 1 and ``workers`` an int >= 0 (data loader
     arguments, checked before torch's ``DataLoader`` sees them)."""

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from freqforensics._checks import first_line
+
 __all__ = ["export_onnx", "check_onnx"]
 
 _EXTRA_HINT = "install the onnx extra: pip install 'freqforensics[onnx]'"
@@ -292,9 +294,9 @@ def check_onnx(
     try:
         session = ort.InferenceSession(str(path), providers=list(providers))
     except Exception as load_err:  # onnxruntime's own error classes (InvalidProtobuf, ...)
-        text = str(load_err)
-        first = text.splitlines()[0] if text else type(load_err).__name__
-        raise ValueError(f"{path} is not an ONNX model onnxruntime can load ({first})") from None
+        raise ValueError(
+            f"{path} is not an ONNX model onnxruntime can load ({first_line(load_err)})"
+        ) from None
     names = [i.name for i in session.get_inputs()]
     if len(names) != len(xs):
         raise ValueError(

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch.utils.data import ConcatDataset
 
-from freqforensics._checks import resolve_device
+from freqforensics._checks import first_line, resolve_device
 from freqforensics._io import exclusive_lock
 from freqforensics.config import (
     RunConfig,
@@ -378,8 +378,7 @@ def _after_training(outcome: TrainOutcome, data: TrainingData, config: RunConfig
     try:
         model = SFCLHCMF.from_checkpoint(best).to(device).eval()
     except Exception as err:  # noqa: BLE001 - a damaged file in the run folder
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"cannot load checkpoint {best}: {reason}; rerun with --restart "
+        raise ValueError(f"cannot load checkpoint {best}: {first_line(err)}; rerun with --restart "
                          "to start over") from None
     batches = config.train.precise_bn
     if batches:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from freqforensics.models import SFCLHCMF
 
 #: Manifest splits (defined once, in the readers).
+from freqforensics._checks import first_line  # noqa: E402
 from freqforensics.data.readers import FFPP_METHODS, SPLITS  # noqa: E402
 
 __all__ = ["CLIError", "SPLITS", "FFPP_METHODS"]
@@ -144,10 +145,9 @@ def load_model(path: Path, device: torch.device) -> SFCLHCMF:
     try:
         model = SFCLHCMF.from_checkpoint(path)
     except Exception as err:  # noqa: BLE001 - any failure to read it is the user's file
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CLIError(
-            f"cannot load checkpoint {path}: {reason} (expected a best.safetensors written by "
-            "'freqforensics train' or SFCLHCMF.save_checkpoint)"
+            f"cannot load checkpoint {path}: {first_line(err)} (expected a best.safetensors "
+            "written by 'freqforensics train' or SFCLHCMF.save_checkpoint)"
         ) from None
     return model.to(device).eval()
 

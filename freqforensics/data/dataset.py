@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from freqforensics._checks import check_probability
 from freqforensics.data.preprocess import ManifestRow, load_manifest
 from freqforensics.data.readers import SPLITS
 from freqforensics.layers.sida import SIDA
@@ -270,8 +271,7 @@ class FrameDataset(Dataset[dict[str, Any]]):
         for name, value in (("brightness", brightness), ("contrast", contrast)):
             if not _real(value) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-        if not _real(flip_p) or not 0 <= flip_p <= 1:
-            raise ValueError(f"flip_p must be a number in [0, 1], got {flip_p!r}")
+        check_probability(flip_p, "flip_p")
         rows = load_rows(manifest, split=split, videos=videos, allow_empty=allow_empty)
         self.rows = rows
         self.split = split

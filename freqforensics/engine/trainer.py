@@ -142,9 +142,9 @@ class Trainer:
                 f"(BatchNorm cannot train on one), got {n_train} samples"
             )
         # BatchNorm cannot train on one sample: a last batch of one is left out of each epoch
-        self.single_last = len(self.sampler) % config.batch_size == 1
-        usable = len(self.sampler) - self.single_last
-        if self.single_last:
+        single_last = len(self.sampler) % config.batch_size == 1
+        usable = len(self.sampler) - single_last
+        if single_last:
             logger.warning(
                 "%d training samples per process in batches of %d: the last batch of each epoch "
                 "would hold one sample, which BatchNorm cannot train on; it is left out (a "
@@ -285,7 +285,7 @@ class Trainer:
                 except StopIteration:
                     break
                 if len(batch["label"]) < 2:
-                    break  # the one-sample last batch (self.single_last): left out
+                    break  # the one-sample last batch of the epoch: left out (see __init__)
                 if not self._finite(batch):
                     continue  # never forward a NaN: it would reach the weights and BatchNorm
                 step_loss += self._backward(batch)

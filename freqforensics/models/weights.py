@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from freqforensics._checks import first_line
+
 __all__ = ["read_metadata", "read_state", "load_state"]
 
 #: Config fields that do not shape the weights: a checkpoint may differ in them.
@@ -49,9 +51,9 @@ def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # UnpicklingError, EOFError, RuntimeError ...: not weights
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ValueError(
-                f"{path} is not a torch state dict that loads with weights_only=True ({first}); "
+                f"{path} is not a torch state dict that loads with weights_only=True "
+                f"({first_line(err)}); "
                 "expected a .safetensors checkpoint or a torch file of tensors"
             ) from None
         if not isinstance(state, dict):

@@ -129,7 +129,8 @@ def export_onnx(
         example_inputs: a tensor or a tuple of tensors, the positional arguments of
             ``forward``. With ``dynamic_batch``, use a batch of at least 2: torch.export
             specialises sizes 0 and 1 to constants.
-        path: the ``.onnx`` file to write (parent folders are created).
+        path: the ``.onnx`` file to write (parent folders are created). It is written beside
+            and moved into place when complete: an interrupted export leaves no partial file.
         dynamic_batch: make axis 0 symbolic (else every size is fixed).
         opset: ONNX opset version; ``None`` takes torch's default (20 with torch 2.14).
         input_names: names of the graph inputs; default the names of ``forward``'s parameters
@@ -197,9 +198,9 @@ def export_onnx(
         raise ValueError(
             f"input_names must name the {len(inputs)} inputs, got {len(in_names)}: {in_names}"
         )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _eval_mode(target):
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _written_in_place_of(final) as path, _eval_mode(target):
         if output_names is None:
             with torch.no_grad():
                 n_out = len(_flat_outputs(target(*inputs)))
@@ -242,7 +243,26 @@ def export_onnx(
                 opset_version=opset,
                 dynamic_axes=axes,
             )
-    return path
+    return final
+
+
+@contextlib.contextmanager
+def _written_in_place_of(final: Path) -> Iterator[Path]:
+    """A path of the same name in a new hidden folder beside ``final``; on success its files
+    (the ``.onnx``, and a ``.data`` file that refers to it by name) replace those at
+    ``final``, the ``.onnx`` last, so that an interrupted export never leaves a partial
+    ``.onnx`` where the old one was."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield folder / final.name
+        written = sorted(folder.iterdir(), key=lambda f: f.name == final.name)
+        for file in written:
+            os.replace(file, final.parent / file.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_onnx(

@@ -341,18 +341,26 @@ class Detector:
     def predict_video(self, path: str | Path, frames: int = 32) -> Prediction:
         """Score ``frames`` frames spread evenly over a video (faces always detected).
 
+        A sampled frame that does not decode cleanly (it depends on a packet FFmpeg rejects,
+        see :mod:`freqforensics.data.video`) gets status ``error`` and the others go on.
+
         Raises:
-            VideoError: the video cannot be opened or decoded (a ``ValueError``).
+            VideoError: the video cannot be opened or indexed (a ``ValueError``).
         """
-        from freqforensics.data.video import sample_frames
+        from freqforensics.data.video import FrameError, sample_frames
 
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"video not found: {path}")
-        sampled = _progress(sample_frames(path, frames), self.progress, desc=path.name,
-                            total=frames, unit="frame", delay=1.0)  # none for a quick error
-        results = [self._frame(frame.frame_index, str(path), frame.image, True)
-                   for frame in sampled]
+        sampled = _progress(sample_frames(path, frames, errors="report"), self.progress,
+                            desc=path.name, total=frames, unit="frame",
+                            delay=1.0)  # none for a quick error
+        results = [
+            FramePrediction(item.frame_index, str(path), "error", error=item.reason)
+            if isinstance(item, FrameError)
+            else self._frame(item.frame_index, str(path), item.image, True)
+            for item in sampled
+        ]
         return self._result(str(path), "video", results)
 
     def predict(self, path: str | Path, frames: int = 32) -> Prediction:

@@ -203,6 +203,35 @@ def test_export_onnx_bad_input(tmp_path: Path) -> None:
         export_onnx(BlockDCT(), torch.rand(2, 3, 16, 16), tmp_path / "d", input_names=["a", "b"])
 
 
+def test_export_onnx_external_data_lands_beside_it(ort: Any, tmp_path: Path) -> None:
+    """The weights file refers to the ``.onnx`` by name: both are moved into place."""
+    module = _faae()
+    x = (torch.randn(2, 16, 6, 6), torch.randn(2, 24, 6, 6))
+    path = export_onnx(module, x, tmp_path / "faae.onnx", external_data=True)
+    assert path == tmp_path / "faae.onnx"
+    names = sorted(f.name for f in tmp_path.iterdir())
+    assert names[0] == "faae.onnx" and len(names) == 2 and names[1].startswith("faae.onnx")
+    check_onnx(path, module, x)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_an_interrupted_export_leaves_the_old_file(
+    ort: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = export_onnx(BlockDCT(), torch.rand(2, 3, 16, 16), tmp_path / "d.onnx", dynamo=False)
+    before = path.read_bytes()
+
+    def half_written(module, args, f, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        Path(f).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch.onnx, "export", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        export_onnx(BlockDCT(), torch.rand(2, 3, 16, 16), path, dynamo=False)
+    assert path.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["d.onnx"]  # no temporary folder left
+
+
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
 def test_check_onnx_detects_mismatch(ort: Any, tmp_path: Path) -> None:
     # The legacy exporter: faster, and the same helper.

@@ -255,13 +255,14 @@ def test_dfdc_keys_outside_the_part_are_refused_never_read(
     assert {r.missing for r in refused.values()} == {False}
 
     opened: list[Path] = []
-    original = pp.sample_frames
+    cropping = importlib.import_module("freqforensics.data.cropping")
+    original = cropping.sample_frames
 
-    def spy(path, n):  # noqa: ANN001, ANN202
+    def spy(path, n, errors="raise"):  # noqa: ANN001, ANN202
         opened.append(Path(path))
-        return original(path, n)
+        return original(path, n, errors)
 
-    monkeypatch.setattr(pp, "sample_frames", spy)
+    monkeypatch.setattr(cropping, "sample_frames", spy)
     out = tmp_path / "out"
     assert main(_preprocess(root, out, dataset="dfdc")) == EXIT_NOT_READ
     assert opened == [part / "inside.mp4"]
@@ -439,7 +440,7 @@ def test_an_image_too_large_to_decode_is_a_reported_error(tmp_path: Path) -> Non
     with pytest.raises(ImageError, match="huge.png"):
         read_image(bomb)
     with pytest.raises(pp.VideoError, match="cannot read image"):
-        pp._read_image(bomb)
+        importlib.import_module("freqforensics.data.cropping")._read_image(bomb)
 
 
 def test_a_photo_stored_rotated_is_read_upright(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
         videos = len({r.video_id for r in rows})
         print(
             f"manifest {dataset}: {path} ({videos} videos, {status.get('ok', 0)} frames with a "
-            f"face, {status.get('no_face', 0)} no_face, "
+            f"face, {status.get('no_face', 0)} no_face, {status.get('frame_error', 0)} "
+            "frame_error, "
             f"{status.get('video_error', 0) + status.get('missing', 0)} videos not read)"
         )
     return 0

@@ -84,8 +84,9 @@ Faces are found with dlib (largest face, 1.3x box snapped to the 8-pixel grid), 
 computed on the original-resolution crop and the crop is resized to the checkpoint's input
 size. Frames without a face are listed with status no_face and left out of the mean. In a
 folder, an image that cannot be read or scored (e.g. a corrupt file) is listed with status
-error (its reason in "error", also on stderr) and the others go on. A video with a frame that
-cannot be decoded is an error as a whole (exit status 2).
+error (its reason in "error", also on stderr) and the others go on; so is a video frame that
+does not decode cleanly (it depends on a damaged packet). A video that cannot be opened, or
+none of whose sampled frames decode, is an error (exit status 2).
 
 exit status:
   0  a prediction: at least one frame had a face

@@ -85,10 +85,15 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"frames (this run): {report.counts.get('ok', 0)} ok, "
-        f"{report.counts.get('no_face', 0)} no_face"
+        f"{report.counts.get('no_face', 0)} no_face, {report.counts.get('frame_error', 0)} "
+        "frame_error"
     )
     for video_id, message in sorted(report.errors.items()):
         print(f"  error: {video_id}: {message}")
+    for video_id, message in sorted(report.damaged.items())[:20]:
+        print(f"  damaged: {video_id}: {message}")
+    if len(report.damaged) > 20:
+        print(f"  ... and {len(report.damaged) - 20} more damaged videos")
     for dataset, path in sorted(report.manifests.items()):
         rows = load_manifest(path)
         ok = Counter(r.split for r in rows if r.status == "ok")
@@ -98,8 +103,14 @@ def run(args: argparse.Namespace) -> int:
             f"manifest {dataset}: {path} ({sum(ok.values())} frames with a face: "
             f"{per_split or 'none'}; {no_face} no_face)"
         )
+    if report.damaged:
+        print(
+            f"finished, but {len(report.damaged)} of the {listed} listed videos have sampled "
+            "frames that did not decode cleanly (a damaged packet): recorded as frame_error "
+            f"rows, the others cropped (exit status {EXIT_NOT_READ}; --retry-errors redoes them)"
+        )
     if not report.not_read:
-        return 0
+        return EXIT_NOT_READ if report.damaged else 0
     earlier = {k: v for k, v in report.not_read.items() if k not in report.processed}
     for video_id, message in sorted(earlier.items())[:20]:
         print(f"  not read in an earlier run: {video_id}: {message}")
@@ -127,8 +138,9 @@ leave --root, folders that cannot be listed and broken links are never read: lik
 missing videos they are listed in the summary and recorded in the manifest (status
 video_error or missing).
 
-exit status: 0 every listed video was read; 3 finished, but some listed videos could not be
-read (unreadable, corrupt, refused or missing; --skip-missing leaves absent files out); 2 a
+exit status: 0 every listed video was read; 3 finished, but some listed videos, or some of
+their sampled frames, could not be read (unreadable, corrupt, damaged, refused or missing;
+--skip-missing leaves absent files out); 2 a
 user error (bad arguments, malformed metadata, --out in use); 130 interrupted (rerun to resume).
 
 examples:

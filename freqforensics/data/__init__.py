@@ -60,6 +60,7 @@ from freqforensics.data.sources import read_dataset
 from freqforensics.data.tracking import FaceTracker, TrackedFace, track_faces
 from freqforensics.data.video import (
     Frame,
+    FrameError,
     VideoError,
     VideoInfo,
     probe_video,
@@ -80,6 +81,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "Frame",
+    "FrameError",
     "probe_video",
     "sample_indices",
     "read_frames",

@@ -40,9 +40,17 @@ from freqforensics.data.faces import (
 )
 from freqforensics.data.readers import VideoRecord
 from freqforensics.data.tracking import MAX_GAP
-from freqforensics.data.video import Frame
+from freqforensics.data.video import Frame, FrameError, VideoError, sample_frames
 
-__all__ = ["CropSettings", "Face", "find_faces", "write_crops", "remove_crops", "row"]
+__all__ = [
+    "CropSettings",
+    "Face",
+    "find_faces",
+    "record_frames",
+    "write_crops",
+    "remove_crops",
+    "row",
+]
 
 #: Decoded frames a tracked video keeps in memory (per process) before decoding again.
 FRAME_CACHE_BYTES = 256 * 2**20
@@ -185,6 +193,32 @@ def _tracked(
         yield Face(t.frame_index, crop_face(image, t.box), t.box, points)
 
 
+def _read_image(path: Path) -> np.ndarray:
+    from freqforensics.data.codecs import read_rgb
+
+    try:
+        return read_rgb(path)
+    except OSError as err:  # PIL's UnidentifiedImageError is an OSError
+        raise VideoError(path, f"cannot read image ({err})") from err
+
+
+def record_frames(record: VideoRecord, n: int, damaged: list[FrameError]) -> Iterator[Frame]:
+    """A record's ``n`` sampled frames (its one image) that decode cleanly, in order.
+
+    The sampled frames of a video that do not (see :mod:`~freqforensics.data.video`) are
+    appended to ``damaged`` as they come. Raises :class:`~freqforensics.data.VideoError` for a
+    video that cannot be opened or an image that cannot be read.
+    """
+    if record.is_image:
+        yield Frame(0, _read_image(record.path))
+        return
+    for item in sample_frames(record.path, n, errors="report"):
+        if isinstance(item, FrameError):
+            damaged.append(item)
+        else:
+            yield item
+
+
 def find_faces(
     frames: Iterable[Frame],
     settings: CropSettings | None = None,
@@ -206,7 +240,7 @@ def find_faces(
         One :class:`Face` per frame, in order (lazily for per-frame detection).
 
     Example:
-        >>> from freqforensics.data.video import Frame
+        >>> from freqforensics.data.video import Frame, FrameError, VideoError, sample_frames
         >>> [f.crop for f in find_faces([Frame(0, np.zeros((64, 64, 3), np.uint8))])]
         [None]
     """

@@ -56,7 +56,10 @@ MANIFEST_COLUMNS = (
 )
 #: Columns a manifest must have (``detail`` and ``identity`` may be absent).
 REQUIRED_COLUMNS = MANIFEST_COLUMNS[:-2]
-STATUSES = ("ok", "no_face", "video_error", "missing")
+#: Row statuses: a frame's ``ok`` (a crop), ``no_face`` or ``frame_error`` (it does not decode
+#: cleanly; see :mod:`~freqforensics.data.video`), a whole video's ``video_error`` or
+#: ``missing`` (``frame_index`` -1).
+STATUSES = ("ok", "no_face", "frame_error", "video_error", "missing")
 PARTS = "_parts"
 _BLANK = dict.fromkeys(MANIFEST_COLUMNS, "")
 MANIFEST = "manifest.csv"
@@ -82,7 +85,7 @@ class ManifestRow:
             relative to the manifest's folder.
         status: one of :data:`STATUSES`.
         source: the source video file.
-        detail: error message for ``video_error``, empty otherwise.
+        detail: error message for ``video_error`` and ``frame_error``, empty otherwise.
         identity: the person shown (``images`` source: ``<source>__<name>``, see
             :func:`~freqforensics.data.read_images`), ``""`` where unknown.
     """

@@ -27,10 +27,12 @@ threads of torch and tqdm: a script calling the job with ``workers > 1`` needs t
 ``if __name__ == "__main__":`` guard); ``workers=1`` runs inline. Each worker watches its
 parent and exits as soon as it dies, so a killed job leaves no orphan processes behind.
 
-Every sampled frame gets a row: ``ok`` (a crop), ``no_face`` (kept, never dropped), and one row
-with ``frame_index=-1`` for a ``video_error`` (corrupt, truncated, unreadable, or refused by the
-reader: a path outside the dataset root, a folder that cannot be listed; reported and skipped)
-or a ``missing`` file (listed by the metadata, absent on disk).
+Every sampled frame gets a row: ``ok`` (a crop), ``no_face`` (kept, never dropped) or
+``frame_error`` (it does not decode cleanly: it depends on a packet FFmpeg rejects; the others
+go on, see :mod:`~freqforensics.data.video`). A video gets one row with ``frame_index=-1`` for
+a ``video_error`` (it cannot be opened or indexed: corrupt, truncated, unreadable, or refused by
+the reader: a path outside the dataset root, a folder that cannot be listed; reported and
+skipped) or a ``missing`` file (listed by the metadata, absent on disk).
 """
 
 from __future__ import annotations
@@ -46,12 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from freqforensics._io import exclusive_lock, remove_stale_temps, safe_component
 from freqforensics.data.cropping import (
     CropSettings,
     find_faces,
+    record_frames,
     remove_crops,
     row,
     write_crops,
@@ -70,10 +71,9 @@ from freqforensics.data.readers import VideoRecord
 from freqforensics.data.shards import Shard, manifest_name, parse_shard, shard_of
 from freqforensics.data.tracking import MAX_GAP
 from freqforensics.data.video import (
-    Frame,
+    FrameError,
     VideoError,
     read_frames,
-    sample_frames,
     set_decode_threads,
 )
 
@@ -102,6 +102,8 @@ class PreprocessReport:
         skipped: ids of the videos already done by an earlier call (not redone).
         errors: ``video_id -> message`` for the videos that could not be read by this call
             (corrupt files, and entries the reader refused or could not list).
+        damaged: ``video_id -> message`` for the videos read with some sampled frames that
+            did not decode cleanly (``frame_error`` rows), by this call or an earlier one.
         missing: ids of the videos listed but absent on disk.
         counts: number of frame rows per status among the videos processed by this call.
         not_read: ``video_id -> reason`` for every listed video without frames in the manifest
@@ -114,6 +116,7 @@ class PreprocessReport:
     skipped: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    damaged: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     not_read: dict[str, str] = field(default_factory=dict)
     other_shards: int = 0
@@ -124,6 +127,7 @@ class _Result:
     video_id: str
     counts: dict[str, int]
     error: str = ""
+    damage: str = ""
 
 
 def _split_id(record: VideoRecord) -> str:
@@ -136,21 +140,6 @@ def _split_id(record: VideoRecord) -> str:
             f"and no empty, '.' or '..' components, got {record.video_id!r}"
         )
     return rest
-
-
-def _read_image(path: Path) -> np.ndarray:
-    from freqforensics.data.codecs import read_rgb
-
-    try:
-        return read_rgb(path)
-    except OSError as err:  # PIL's UnidentifiedImageError is an OSError
-        raise VideoError(path, f"cannot read image ({err})") from err
-
-
-def _frames(record: VideoRecord, n: int) -> Iterable[Frame]:
-    if record.is_image:
-        return [Frame(0, _read_image(record.path))]
-    return sample_frames(record.path, n)
 
 
 def _unlink(paths: Iterable[Path]) -> None:
@@ -169,10 +158,14 @@ def _video_rows(record: VideoRecord, out_dir: Path, settings: CropSettings) -> l
     folder = crop_dir(dataset_dir, rest)
     remove_crops(folder)  # files of an earlier attempt killed before its journal block
     written: list[Path] = []
+    damaged: list[FrameError] = []
     reread = None if record.is_image else (lambda idx: read_frames(record.path, idx))
     try:
-        faces = find_faces(_frames(record, settings.frames_per_video), settings, reread)
-        return write_crops(record, faces, folder, dataset_dir, settings.compress_level, written)
+        frames = record_frames(record, settings.frames_per_video, damaged)
+        faces = find_faces(frames, settings, reread)
+        rows = write_crops(record, faces, folder, dataset_dir, settings.compress_level, written)
+        rows += [row(record, d.frame_index, "frame_error", detail=d.reason) for d in damaged]
+        return sorted(rows, key=lambda r: int(r["frame_index"]))
     except VideoError as err:
         _unlink(written)
         return [row(record, -1, "video_error", detail=str(err))]
@@ -209,7 +202,16 @@ def _process_video(
     rows = _video_rows(record, out_dir, settings)
     journals(out_dir / record.dataset).commit(record.video_id, rows)
     error = rows[0]["detail"] if rows[0]["status"] == "video_error" else ""
-    return _Result(record.video_id, dict(Counter(r["status"] for r in rows)), error)
+    return _Result(record.video_id, dict(Counter(r["status"] for r in rows)), error, _damage(rows))
+
+
+def _damage(rows: Sequence[dict[str, Any]]) -> str:
+    """What a video's ``frame_error`` rows say, in one line ("" without any)."""
+    bad = [r for r in rows if r["status"] == "frame_error"]
+    if not bad:
+        return ""
+    return (f"{len(bad)} of {len(rows)} sampled frames did not decode cleanly, skipped "
+            f"(first: {bad[0]['detail']})")
 
 
 _WORKER: dict[str, Any] = {}
@@ -259,7 +261,8 @@ def _earlier(
     statuses = {r["status"] for r in rows}
     if "missing" in statuses and record.path.is_file():
         return None  # the file has arrived since
-    return None if retry_errors and "video_error" in statuses else rows
+    failed = statuses & {"video_error", "frame_error"}
+    return None if retry_errors and failed else rows
 
 
 def _check_records(records: object) -> list[VideoRecord]:
@@ -324,7 +327,8 @@ def preprocess(
         scale: face box enlargement (1.3, as FaceForensics++).
         upsample: dlib upsampling, 0 or 1 (finds smaller faces, 4x slower).
         progress: show a tqdm bar over videos.
-        retry_errors: redo videos recorded as ``video_error`` by an earlier run.
+        retry_errors: redo videos recorded with a ``video_error`` or a ``frame_error`` by an
+            earlier run.
         compress_level: zlib level of the PNG files, 0-9 (lossless at every level; 1 writes
             fastest, 9 smallest).
         track: decode each video's sampled frames in order and follow the main face with
@@ -411,6 +415,8 @@ def _run(
         for r in rows:
             if r["status"] in ("video_error", "missing"):
                 report.not_read[record.video_id] = r["detail"] or r["status"]
+        if _damage(rows):
+            report.damaged[record.video_id] = _damage(rows)
     for dataset, video_ids in void.items():
         journals(out / dataset).void(video_ids)  # before their crops are touched
     if report.skipped:
@@ -437,6 +443,9 @@ def _run(
             report.errors[result.video_id] = result.error
             report.not_read[result.video_id] = result.error
             logger.warning("video_error, skipped: %s", result.error)
+        if result.damage:
+            report.damaged[result.video_id] = result.damage
+            logger.warning("%s: %s", result.video_id, result.damage)
         if "missing" in result.counts:
             report.missing.append(result.video_id)
             report.not_read[result.video_id] = "file not found"

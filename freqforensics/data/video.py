@@ -13,8 +13,15 @@ an SEI of frame 0 only, and FFmpeg's H.264 decoder needs it to apply its workaro
 x264's 4:4:4 bug; a decoder that never saw it turns frames after a seek into green garbage. And
 if a frame decoded after a seek is still flagged corrupt, the reader decodes from the start.
 
-Any decoding failure (unreadable, corrupt or truncated file, no video stream) raises
-:class:`VideoError`, which the preprocessing job catches, reports and skips.
+A file that cannot be opened or indexed (unreadable, corrupt container, truncated, no video
+stream) raises :class:`VideoError`, which the preprocessing job catches, reports and skips. A
+damaged packet inside a readable file costs only the frames that depend on it: packets are
+decoded one by one, and once FFmpeg rejects one (or flags a frame corrupt), every frame the
+decoder puts out is marked damaged until it has taken the next keyframe and put out a frame at
+or after it. With ``errors="report"`` such a frame comes out as a :class:`FrameError` and the
+others go on; by default it raises :class:`VideoError`. Bit errors that FFmpeg decodes without
+complaint, and frames it puts out before it notices a fault, cannot be detected (H.264 and MP4
+carry no checksum), and are not.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
@@ -31,6 +38,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "Frame",
+    "FrameError",
     "probe_video",
     "sample_indices",
     "read_frames",
@@ -81,6 +89,18 @@ class Frame(NamedTuple):
 
     frame_index: int
     image: np.ndarray
+
+
+class FrameError(NamedTuple):
+    """A wanted frame that did not decode cleanly (``errors="report"``): its presentation-order
+    ``frame_index`` and the ``reason``."""
+
+    frame_index: int
+    reason: str
+
+
+#: How a reader treats a frame that does not decode cleanly.
+Errors = Literal["raise", "report"]
 
 
 def _av() -> Any:
@@ -225,27 +245,61 @@ class _Cursor:
     def restart(self, pts: int, seeked: bool) -> None:
         """Seek to the keyframe at or before ``pts``; ``seeked`` marks a jump past the start."""
         self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
-        self.frames: Iterator[Any] = self.container.decode(self.stream)
+        self.frames: Iterator[tuple[Any, str]] = self._decoded()
         self.pending = None
         self.position = pts  # timestamp of the last frame consumed, or where decoding restarts
         self.seeked = seeked
         self.corrupt = False
+        self.damage = ""  # why the frame last handed out is damaged ("" when it is not)
+        self.rejected = ""  # the last packet FFmpeg rejected since this restart
+
+    def _decoded(self) -> Iterator[tuple[Any, str]]:
+        """The stream's frames from the current position, each with why it is damaged.
+
+        What :meth:`av.container.InputContainer.decode` does (demux, then decode each packet),
+        except that a packet FFmpeg rejects is skipped. After such a packet, or a frame FFmpeg
+        flags corrupt, every frame put out is damaged until the decoder has taken a keyframe
+        and put out a frame at or after it.
+        """
+        av = _av()
+        lost = ""  # the error of the last rejected packet, while its damage lasts
+        resync: int | None = None  # timestamp of the keyframe taken since
+        for packet in self.container.demux(self.stream):
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as err:
+                # With frame threads FFmpeg reports an error a few packets late: name none.
+                lost, resync = f"a damaged packet (FFmpeg: {err})", None
+                self.rejected = lost
+                continue
+            if lost and resync is None and packet.is_keyframe and packet.pts is not None:
+                resync = int(packet.pts)
+            for frame in frames:
+                if lost and resync is not None and frame.pts is not None and frame.pts >= resync:
+                    lost = ""
+                if frame.is_corrupt and not lost:  # the frames that follow may refer to it
+                    lost, resync = f"a frame FFmpeg flags corrupt (pts {frame.pts})", None
+                yield frame, lost
 
     def advance(self, target_pts: int) -> Any | None:
-        """Decode up to the frame with ``target_pts``; ``None`` if it does not come out."""
+        """Decode up to the frame with ``target_pts``; ``None`` if it does not come out (a later
+        frame that came out instead is handed out by the next call)."""
         while True:
             if self.pending is not None:
-                frame, self.pending = self.pending, None
+                (frame, self.damage), self.pending = self.pending, None
             else:
-                frame = next(self.frames, None)
+                frame, self.damage = next(self.frames, (None, ""))
             if frame is None:
                 return None
             if frame.pts is None:
                 raise VideoError(self.path, "a decoded frame has no timestamp")
             self.position = int(frame.pts)
             self.corrupt = self.corrupt or bool(frame.is_corrupt)
-            if self.position >= target_pts:
-                return frame if self.position == target_pts else None
+            if self.position == target_pts:
+                return frame
+            if self.position > target_pts:  # the target never came out: keep this one
+                self.pending = (frame, self.damage)
+                return None
 
 
 def _to_rgb(frame: Any) -> np.ndarray:
@@ -257,7 +311,17 @@ def _to_rgb(frame: Any) -> np.ndarray:
     return image
 
 
-def read_frames(path: str | Path, indices: Sequence[int]) -> Iterator[Frame]:
+@overload
+def read_frames(
+    path: str | Path, indices: Sequence[int], errors: Literal["raise"] = ...
+) -> Iterator[Frame]: ...
+@overload
+def read_frames(
+    path: str | Path, indices: Sequence[int], errors: Literal["report"]
+) -> Iterator[Frame | FrameError]: ...
+def read_frames(
+    path: str | Path, indices: Sequence[int], errors: Errors = "raise"
+) -> Iterator[Frame] | Iterator[Frame | FrameError]:
     """Decode the frames at the given presentation-order indices, in increasing order.
 
     For each target the decoder seeks to the closest keyframe at or before it when that
@@ -269,19 +333,30 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> Iterator[Frame]:
     Args:
         path: video file.
         indices: frame indices in ``[0, num_frames)``; duplicates are returned once.
+        errors: what a target that does not decode cleanly (it never comes out, it depends on
+            a packet FFmpeg rejected, or FFmpeg flags it corrupt) does: ``"raise"`` a
+            :class:`VideoError`, or ``"report"`` it as a :class:`FrameError` in its place and
+            go on with the next target.
 
     Returns:
         A lazy iterator of :class:`Frame` tuples ``(frame_index, image)`` with ``image`` RGB
-        ``uint8`` of shape :math:`(H, W, 3)`, sorted by index. Nothing is opened before the
-        first ``next``.
+        ``uint8`` of shape :math:`(H, W, 3)` (and :class:`FrameError` tuples with
+        ``errors="report"``), sorted by index. Nothing is opened before the first ``next``.
 
     Raises:
-        VideoError: (while iterating) the file cannot be read or a target frame cannot be
-            decoded.
-        ValueError: an index is out of range (the message names it and the frame count).
+        VideoError: (while iterating) the file cannot be opened or indexed, or (by default) a
+            target frame does not decode cleanly.
+        ValueError: an index is out of range (the message names it and the frame count), or
+            ``errors`` is neither ``"raise"`` nor ``"report"``.
     """
     wanted = sorted(set(int(i) for i in indices))
-    return _decode(Path(path), lambda count: wanted)
+    return _decode(Path(path), lambda count: wanted, _check_errors(errors))
+
+
+def _check_errors(errors: object) -> Errors:
+    if errors not in ("raise", "report"):
+        raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
+    return "raise" if errors == "raise" else "report"
 
 
 #: Decoder threads per video (FFmpeg frame threading, bit-identical frames): 0 lets FFmpeg use
@@ -300,7 +375,9 @@ def set_decode_threads(threads: int) -> None:
     _DECODE_THREADS[0] = threads
 
 
-def _decode(path: Path, choose: Callable[[int], list[int]]) -> Iterator[Frame]:
+def _decode(
+    path: Path, choose: Callable[[int], list[int]], errors: Errors
+) -> Iterator[Frame | FrameError]:
     """Open, index, then decode the frames ``choose(num_frames)`` picks (sorted)."""
     av = _av()
     container = _open(path)
@@ -329,26 +406,48 @@ def _decode(path: Path, choose: Callable[[int], list[int]]) -> Iterator[Frame]:
                 if not sequential and key > cursor.position:
                     cursor.restart(key, seeked=True)
                 found = cursor.advance(target_pts)
-                if cursor.seeked and (cursor.corrupt or found is None):
+                if cursor.seeked and not cursor.rejected and (cursor.corrupt or found is None):
                     # Some streams do not decode from their keyframes alone (FF++'s x264 4:4:4
                     # files needed the first frame, see _Cursor); decode from the start instead.
                     sequential = True
                     cursor.restart(index.pts[0], seeked=False)
                     found = cursor.advance(target_pts)
-                if found is None:
-                    raise VideoError(
-                        path, f"frame {target} (pts {target_pts}) could not be decoded; truncated?"
-                    )
-                if found.is_corrupt:
-                    raise VideoError(path, f"frame {target} decodes with errors")
-                yield Frame(target, _to_rgb(found))
+                reason = _fault(target, target_pts, found, cursor)
+                if not reason:
+                    yield Frame(target, _to_rgb(found))
+                elif errors == "report":
+                    yield FrameError(target, reason)
+                else:
+                    raise VideoError(path, reason)
         except av.FFmpegError as err:
             raise VideoError(path, f"decoding failed ({err})") from err
     finally:
         container.close()
 
 
-def sample_frames(path: str | Path, n: int = 32) -> Iterator[Frame]:
+def _fault(target: int, target_pts: int, found: Any | None, cursor: _Cursor) -> str:
+    """Why frame ``target`` is not usable ("" when it is)."""
+    if found is None:
+        after = f" after {cursor.rejected}" if cursor.rejected else "; truncated?"
+        return f"frame {target} (pts {target_pts}) could not be decoded{after}"
+    if found.is_corrupt:
+        return f"frame {target} decodes with errors"
+    if cursor.damage:
+        return f"frame {target} depends on {cursor.damage}"
+    return ""
+
+
+@overload
+def sample_frames(
+    path: str | Path, n: int = ..., errors: Literal["raise"] = ...
+) -> Iterator[Frame]: ...
+@overload
+def sample_frames(
+    path: str | Path, n: int, errors: Literal["report"]
+) -> Iterator[Frame | FrameError]: ...
+def sample_frames(
+    path: str | Path, n: int = 32, errors: Errors = "raise"
+) -> Iterator[Frame] | Iterator[Frame | FrameError]:
     """Decode ``n`` frames spread evenly over a video (see :func:`sample_indices`).
 
     The paper samples 270 frames per training video and 50 per test video; 32 is the common
@@ -357,14 +456,16 @@ def sample_frames(path: str | Path, n: int = 32) -> Iterator[Frame]:
     Args:
         path: video file.
         n: frames wanted; all frames when the video is shorter.
+        errors: ``"raise"`` (default) or ``"report"``, as for :func:`read_frames`.
 
     Returns:
         A lazy iterator of :class:`Frame` tuples ``(frame_index, image)``, ``image`` RGB
-        ``uint8`` :math:`(H, W, 3)`.
+        ``uint8`` :math:`(H, W, 3)` (and :class:`FrameError` tuples with ``errors="report"``).
 
     Raises:
-        VideoError: (while iterating) the file cannot be read.
+        VideoError: (while iterating) the file cannot be read, or (by default) a sampled frame
+            does not decode cleanly.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
-    return _decode(Path(path), lambda count: sample_indices(count, n))
+    return _decode(Path(path), lambda count: sample_indices(count, n), _check_errors(errors))

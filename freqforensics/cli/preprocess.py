@@ -140,8 +140,8 @@ video_error or missing).
 
 exit status: 0 every listed video was read; 3 finished, but some listed videos, or some of
 their sampled frames, could not be read (unreadable, corrupt, damaged, refused or missing;
---skip-missing leaves absent files out); 2 a
-user error (bad arguments, malformed metadata, --out in use); 130 interrupted (rerun to resume).
+--skip-missing leaves absent files out); 2 a user error (bad arguments, malformed metadata,
+--out in use); 130 interrupted (rerun to resume).
 
 examples:
   freqforensics preprocess --dataset ffpp --root /data/FaceForensics++ --out crops/ffpp-c23 \\

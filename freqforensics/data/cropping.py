@@ -240,7 +240,7 @@ def find_faces(
         One :class:`Face` per frame, in order (lazily for per-frame detection).
 
     Example:
-        >>> from freqforensics.data.video import Frame, FrameError, VideoError, sample_frames
+        >>> from freqforensics.data.video import Frame
         >>> [f.crop for f in find_faces([Frame(0, np.zeros((64, 64, 3), np.uint8))])]
         [None]
     """

@@ -54,6 +54,10 @@ __all__ = [
 DEFAULT_MODEL = "sfcl_hcmf_cpu"
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class ModelSection(SFCLHCMFConfig):
     """The model: a registered ``name`` plus every :class:`SFCLHCMFConfig` field.
@@ -156,6 +160,13 @@ class DataSection:
         if len(crf) != 2 or not 0 <= crf[0] <= crf[1] <= 51:
             raise ValueError(f"data.h264_crf must be [low, high] with 0 <= low <= high <= 51, "
                              f"got {list(crf)!r}")
+        if not _is_int(self.real_repeat) or self.real_repeat < 1:
+            raise ValueError(f"data.real_repeat must be an int >= 1, got {self.real_repeat!r}")
+        for name in ("train_samples", "val_samples", "test_samples"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 2 or value % 2:
+                raise ValueError(f"data.{name} must be an even int >= 2 (half real, half "
+                                 f"fake), got {value!r}")
         if self.real_pool and not self.pseudo_fakes:
             raise ValueError("data.real_pool needs data.pseudo_fakes: true (it adds real frames "
                              "to the pseudo-fake pool)")
@@ -227,6 +238,11 @@ class RuntimeSection:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        threads, workers = self.threads, self.workers
+        if threads is not None and (not _is_int(threads) or threads < 1):
+            raise ValueError(f"runtime.threads must be an int >= 1 or null, got {threads!r}")
+        if not _is_int(workers) or workers < 0:
+            raise ValueError(f"runtime.workers must be an int >= 0, got {workers!r}")
         if self.autocast not in (None, "bf16", "fp16"):
             raise ValueError(
                 f"runtime.autocast must be bf16, fp16 or null, got {self.autocast!r}"

@@ -80,11 +80,23 @@ class Evaluation:
         predictions: one dict per frame: ``dataset``, ``video_id``, ``frame_index``,
             ``label``, ``method``, ``fake_probability``.
         split: the split evaluated.
+        without_face: ``dataset -> video ids`` of the videos of the split whose sampled frames
+            have no face crop (``no_face``, ``frame_error`` or ``video_error`` rows only): they
+            are in no metric, and a detector is not judged on them.
     """
 
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictions: list[dict[str, Any]] = field(default_factory=list)
     split: str | None = "test"
+    without_face: dict[str, list[str]] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """One line per dataset with videos left out for want of a face crop."""
+        return [
+            f"{name}: {len(ids)} video(s) without a face crop left out of every metric: "
+            f"{', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}"
+            for name, ids in self.without_face.items()
+        ]
 
     def _shown(self) -> dict[str, dict[str, Any]]:
         """The groups of the tables and plots: ``overall`` only where it adds a row (with one
@@ -150,6 +162,8 @@ class Evaluation:
 
         curves = self._curves()
         if not curves:
+            for stale in ("roc.png", "pr.png"):  # an earlier evaluation's, in the same folder
+                (out / stale).unlink(missing_ok=True)
             return []
         title = f"{self.split or 'all'} split, frame level"
         plot_roc(curves, path=out / "roc.png", title=f"ROC, {title}")
@@ -221,9 +235,7 @@ def evaluate(
     check_loader_args(batch_size, workers)
     model = _model_of(model_or_detector)
     device = next(model.parameters()).device if device is None else resolve_device(device)
-    paths = [manifests] if isinstance(manifests, str | Path) else list(manifests)
-    if not paths:
-        raise ValueError("manifests must name at least one manifest, got none")
+    paths = _manifest_paths(manifests)
     size = model_input_size(model)
     result = Evaluation(split=split)
     per_dataset: list[tuple[str, list[str], np.ndarray, np.ndarray]] = []
@@ -239,6 +251,9 @@ def evaluate(
         if any(name == n for n, *_ in per_dataset):
             name = f"{name} ({path})"
         per_dataset.append((name, ids, labels, probs))
+        faceless = _without_face(path, split, videos, {r.video_id for r in data.rows})
+        if faceless:
+            result.without_face[name] = faceless
         result.groups[name] = {"manifest": str(path), **quiet_metrics(ids, labels, probs)}
         if "method" in by:
             _method_groups(result, name, str(path), data.rows, ids, labels, probs)
@@ -253,12 +268,50 @@ def evaluate(
     result.groups["overall"] = {
         "manifest": "all",
         **quiet_metrics(
-            [i for _, ids, _, _ in per_dataset for i in ids],
+            [f"{name}\x00{i}" for name, ids, _, _ in per_dataset for i in ids],
+            # each manifest's videos apart, even where two share a dataset name and ids
             np.concatenate([labels for _, _, labels, _ in per_dataset]),
             np.concatenate([probs for *_, probs in per_dataset]),
         ),
     }
     return result
+
+
+def _without_face(
+    path: str | Path, split: str | None, videos: Sequence[str] | None, scored: set[str]
+) -> list[str]:
+    """The videos of ``path``'s split (and ``videos`` filter) with no frame in ``scored``."""
+    from freqforensics.data import load_manifest, match_video
+
+    listed = {
+        r.video_id for r in load_manifest(path)
+        if (split is None or r.split == split)
+        and (videos is None or match_video(r.video_id, videos))
+    }
+    return sorted(listed - scored)
+
+
+def _manifest_paths(manifests: object) -> list[str | Path]:
+    """The manifests as a list of paths; none twice (a frame counted twice skews ``overall``)."""
+    import os
+
+    paths = [manifests] if isinstance(manifests, str | os.PathLike) else manifests
+    if not isinstance(paths, list | tuple) or not all(
+        isinstance(p, str | os.PathLike) for p in paths
+    ):
+        raise TypeError(f"manifests must be a path or a list of paths, got {manifests!r}")
+    if not paths:
+        raise ValueError("manifests must name at least one manifest, got none")
+    seen: dict[Path, str | Path] = {}
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved.is_dir():
+            resolved = resolved / "manifest.csv"
+        if resolved in seen:
+            raise ValueError(f"manifests names {resolved} twice ({seen[resolved]} and {path}); "
+                             "each frame must be counted once")
+        seen[resolved] = path
+    return list(paths)
 
 
 def _method_groups(

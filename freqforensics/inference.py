@@ -32,6 +32,8 @@ import torch
 from freqforensics._checks import (
     UnitRangeCheck,
     check_face_scale,
+    check_positive_int,
+    check_probability,
     check_rgb_uint8,
     check_upsample,
     resolve_device,
@@ -204,8 +206,7 @@ class Detector:
     ) -> None:
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+        threshold = check_probability(threshold, "threshold")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.image_size = model_input_size(model)
@@ -251,6 +252,11 @@ class Detector:
 
     def _as_uint8(self, image: object) -> np.ndarray:
         if isinstance(image, np.ndarray) and image.dtype.kind == "f":
+            if not np.isfinite(image).all():
+                raise ValueError(
+                    f"image holds {int((~np.isfinite(image)).sum())} NaN or infinite values; "
+                    "expected RGB in [0, 1] (float) or 0-255 (uint8)"
+                )
             if image.size:
                 self._range_check(float(image.min()), float(image.max()), stacklevel=3)
             image = (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
@@ -319,6 +325,9 @@ class Detector:
 
     def predict_images(self, paths: Iterable[str | Path], input_: str = "<list>") -> Prediction:
         """Score several image files; unreadable ones get status ``error`` and are skipped."""
+        if isinstance(paths, str | Path):
+            raise TypeError(f"paths must be a list of image files, got the path {paths!r} (a "
+                            "folder: use predict_folder; one image: predict_image)")
         files = [Path(p) for p in paths]
         bar = _progress(files, self.progress, desc=Path(input_).name, unit="image", delay=1.0)
         frames = [self._file_frame(i, p) for i, p in enumerate(bar)]
@@ -349,6 +358,7 @@ class Detector:
         """
         from freqforensics.data.video import FrameError, sample_frames
 
+        check_positive_int(frames, "frames")
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"video not found: {path}")

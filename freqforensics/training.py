@@ -290,15 +290,20 @@ def check_train_settings(config: RunConfig) -> None:
         key = f"runtime.{_RUNTIME_FIELDS[name]}" if name in _RUNTIME_FIELDS else f"train.{name}"
         raise ValueError(f"{key} {rest}") from None
     resolve_device(config.runtime.device, "runtime.device")
+    batches = config.train.precise_bn
+    if isinstance(batches, bool) or not isinstance(batches, int) or batches < 0:
+        raise ValueError(f"train.precise_bn must be an int >= 0 (0: off), got {batches!r}")
 
 
 def check_run_folder(out_dir: str | Path, config: RunConfig, restart: bool = False) -> None:
     """Refuse to resume the run in ``out_dir`` with other settings; nothing is written.
 
-    A folder without a training state is a fresh run, whatever else it holds. With one, the
-    state must be readable (a pickled ``last.pt`` of an older version is refused unread) and
-    ``config.yaml`` must hold the same settings as ``config``, except the ``runtime`` section
-    and a larger ``train.epochs`` (which extends the run). ``restart=True`` skips the check.
+    A folder without a training state is a fresh run, unless it holds the ``config.yaml`` and
+    the ``best.safetensors`` or ``metrics.csv`` of a run whose state was removed: that is
+    refused, not overwritten. With a state, the state must be readable (a pickled ``last.pt``
+    of an older version is refused unread) and ``config.yaml`` must hold the same settings as
+    ``config``, except the ``runtime`` section and a larger ``train.epochs`` (which extends the
+    run). ``restart=True`` skips the check.
 
     Raises:
         RunSettingsError: one line naming each differing setting, or the unreadable file.
@@ -311,6 +316,14 @@ def check_run_folder(out_dir: str | Path, config: RunConfig, restart: bool = Fal
         raise RunSettingsError(train_state.legacy_state_message(legacy))
     state = out / train_state.STATE_FILE
     if not state.is_file():
+        done = [name for name in ("best.safetensors", "metrics.csv") if (out / name).is_file()]
+        if (out / CONFIG_FILE).is_file() and done:
+            raise RunSettingsError(
+                f"{out} holds a run ({', '.join(done)}, {CONFIG_FILE}) whose training state "
+                f"{train_state.STATE_FILE} is gone: it can be neither resumed nor extended, "
+                "and a new run there would overwrite it; use --restart (restart=True) to train "
+                "again there, or another output folder"
+            )
         return
     try:
         train_state.load_train_state(state, tensors=False)  # whole and readable
@@ -381,7 +394,7 @@ def _after_training(outcome: TrainOutcome, data: TrainingData, config: RunConfig
         raise ValueError(f"cannot load checkpoint {best}: {first_line(err)}; rerun with --restart "
                          "to start over") from None
     batches = config.train.precise_bn
-    if batches:
+    if batches > 0:
         n = precise_bn(model, data.train, batches, config.train.batch_size, config.train.seed,
                        data.group_size, device)
         model.save_checkpoint(best)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,96 @@ def test_evaluate_checks_its_arguments(
 ) -> None:
     with pytest.raises(error, match=message):
         evaluate(tiny_model, manifest, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.grad_clip=-1", "train.grad_clip must be a finite number > 0 or None"),
+        ("train.grad_clip=0", "train.grad_clip must be a finite number > 0 or None"),
+        ("train.lr=.nan", "train.lr must be a finite number > 0, got nan"),
+        ("train.weight_decay=-1", "train.weight_decay must be a finite number >= 0"),
+        ("train.precise_bn=-1", "train.precise_bn must be an int >= 0"),
+        ("runtime.threads=0", "runtime.threads must be an int >= 1 or null, got 0"),
+        ("runtime.workers=-1", "runtime.workers must be an int >= 0, got -1"),
+        ("data.train_samples=-5", "data.train_samples must be an even int >= 2"),
+        ("data.real_repeat=0", "data.real_repeat must be an int >= 1"),
+        ("model.drop_rate=2", "drop_rate must be a number in \\[0, 1\\), got 2"),
+    ],
+)
+def test_settings_that_once_failed_late_are_refused_naming_the_key(
+    override: str, message: str
+) -> None:
+    """Review 3: a negative grad_clip trained uphill, precise_bn=-1 wiped best.safetensors."""
+    from freqforensics.training import check_train_settings
+
+    with pytest.raises(ValueError, match=message):
+        check_train_settings(load_config(CONFIGS / "cpu-demo.yaml", overrides=[override]))
+
+
+def test_detector_refuses_nan_images_and_bad_arguments(tiny_model: SFCLHCMF) -> None:
+    detector = Detector(tiny_model, device="cpu", detect=False)
+    image = np.full((72, 72, 3), 0.5, np.float32)
+    image[3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match="image holds 1 NaN or infinite values"):
+        detector.predict_image(image)  # once scored as black, status ok
+    for threshold in ("abc", None, "0.7", True):
+        with pytest.raises(ValueError, match="threshold must be a number in \\[0, 1\\]"):
+            Detector(tiny_model, device="cpu", threshold=threshold)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="paths must be a list of image files"):
+        detector.predict_images("crops")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="frames must be >= 1, got 0"):
+        detector.predict_video("any.mp4", frames=0)
+    with pytest.raises(ValueError, match="img_size must be an int >= 64, got '64'"):
+        create_model("sfcl_hcmf_cpu", img_size="64")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="use_sida must be True or False, got 'no'"):
+        create_model("sfcl_hcmf_cpu", use_sida="no")  # once truthy: the gate was on
+
+
+def test_weights_saved_at_another_size_warn(tiny_model: SFCLHCMF, tmp_path: Path) -> None:
+    checkpoint = tiny_model.save_checkpoint(tmp_path / "tiny.safetensors")
+    other = {k: v for k, v in TINY.items() if k != "img_size"}
+    with pytest.warns(UserWarning, match="img_size=64, this model takes 128"):
+        create_model("sfcl_hcmf_cpu", pretrained=str(checkpoint), **other)
+    create_model("sfcl_hcmf_cpu", pretrained=str(checkpoint), **TINY)  # the same size: silent
+
+
+def test_evaluate_counts_each_manifest_apart(
+    tiny_model: SFCLHCMF, manifest: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="names .*manifest.csv twice"):
+        evaluate(tiny_model, [manifest, manifest.parent])  # once counted every frame twice
+    with pytest.raises(TypeError, match="manifests must be a path or a list of paths, got 5"):
+        evaluate(tiny_model, 5)  # type: ignore[arg-type]
+    # A second manifest with the same dataset name and video ids: its videos stay apart.
+    twin = write_manifest(tmp_path / "twin", {"r0": (0, "test"), "f0": (1, "test")})
+    result = evaluate(tiny_model, [manifest, twin])
+    assert result.groups["overall"]["video"]["n"] == 4 + 2
+    assert result.groups["overall"]["frame"]["n"] == 8 + 4
+
+
+def test_evaluate_names_videos_without_a_face_and_drops_stale_plots(
+    tiny_model: SFCLHCMF, manifest: Path, tmp_path: Path
+) -> None:
+    import csv
+
+    with manifest.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    faceless = dict(rows[0], video_id="toy/Fake/f9", label="1", method="Fake", crop_path="",
+                    status="no_face", x0="", y0="", x1="", y1="")
+    copy = tmp_path / "toy" / "manifest.csv"
+    shutil.copytree(manifest.parent, copy.parent)
+    with copy.open("a", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=list(rows[0])).writerow(faceless)
+    result = evaluate(tiny_model, copy)
+    assert result.without_face == {"toy": ["toy/Fake/f9"]}
+    assert result.notes() == ["toy: 1 video(s) without a face crop left out of every metric: "
+                              "toy/Fake/f9"]
+    out = tmp_path / "out"
+    assert {p.name for p in result.save(out)} >= {"roc.png", "pr.png"}
+    reals = evaluate(tiny_model, copy, videos=["*/original/*"])  # one class: no curves
+    reals.save(out)
+    assert not (out / "roc.png").exists() and not (out / "pr.png").exists()
 
 
 def test_evaluate_names_a_missing_manifest(tiny_model: SFCLHCMF, tmp_path: Path) -> None:

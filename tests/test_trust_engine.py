@@ -395,8 +395,69 @@ class TestRunSettings:
                 pass
         assert out.read_bytes() == b"x"
 
+    def test_robustness_holds_its_output_folder(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Two robustness runs on one --out once mixed their passes (review 3)."""
+        def argv(out: Path) -> list[str]:
+            return ["robustness", "--checkpoint", str(tmp_path / "best.safetensors"),
+                    "--manifest", str(tmp_path / "manifest.csv"), "--out", str(out)]
+
+        out = tmp_path / "rob"
+        with exclusive_lock(out, "freqforensics robustness"):
+            capsys.readouterr()
+            assert main(argv(out)) == 2
+            one_line_error(capsys, "is in use by another freqforensics robustness")
+        (tmp_path / "afile").write_text("")
+        assert main(argv(tmp_path / "afile")) == 2
+        one_line_error(capsys, "must be a folder, got the file")
+
 
 # ---------------------------------------------------------------- item 9: non-finite inputs
+class TestFinishedRuns:
+    """A run whose state or best model was deleted, and a cosine run extended (review 3)."""
+
+    def test_cli_a_run_without_its_state_is_not_overwritten(
+        self, finished: Path, manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        out = _copy(finished, tmp_path)
+        (out / "last.safetensors").unlink()  # three times the size of best: deleted to save disk
+        files = lambda: {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}  # noqa: E731
+        before = files()
+        capsys.readouterr()
+        assert main(_argv(manifest, out, "--lr", "0.01")) == 2
+        one_line_error(capsys, "last.safetensors is gone", "--restart")
+        assert files() == before
+        assert main(_argv(manifest, out, "--lr", "0.01", "--restart")) == 0
+
+    def test_resume_without_the_best_model_keeps_a_later_one(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        torch.manual_seed(0)
+        Trainer(ToyDetector(), ToyFaces(16), ToyFaces(8), _cfg(epochs=1), tmp_path).fit()
+        (tmp_path / "best.safetensors").unlink()
+        torch.manual_seed(0)
+        trainer = Trainer(ToyDetector(), ToyFaces(16), ToyFaces(8), _cfg(epochs=2), tmp_path)
+        with caplog.at_level(logging.WARNING):
+            result = trainer.fit()
+        assert "best.safetensors of epoch 1 is gone" in caplog.text
+        assert result.best_epoch == 2 and (tmp_path / "best.safetensors").is_file()
+
+    def test_an_extended_cosine_run_takes_the_longer_schedule_at_once(self, tmp_path: Path) -> None:
+        _trainer(tmp_path, _cfg(epochs=1, scheduler="cosine")).fit()
+        plain = _trainer(tmp_path, _cfg(epochs=1, scheduler="cosine"))
+        plain.resume()
+        stored = load_train_state(tmp_path / "last.safetensors", tensors=False)
+        assert plain.optimizer.param_groups[0]["lr"] == stored["optimizer"]["param_groups"][0]["lr"]
+        cfg = _cfg(epochs=2, scheduler="cosine")
+        longer = _trainer(tmp_path, cfg)
+        longer.resume()
+        step = longer.global_step
+        assert plain.optimizer.param_groups[0]["lr"] == 0.0  # the end of the one-epoch schedule
+        expected = cfg.lr * cfg.lr_factor(step, longer.total_steps)
+        assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(expected) and expected > 0
+
+
 class TestNonFinite:
     @pytest.mark.parametrize("where", ["image", "sida"])
     def test_nan_batch_is_skipped_and_counted(
@@ -431,6 +492,14 @@ class TestNonFinite:
         for key, value in full.model.state_dict().items():
             assert torch.equal(rest.model.state_dict()[key], value), key
         assert [r["skipped_batches"] for r in rest.history] == [1, 1]
+
+    def test_precise_bn_refuses_no_batches_before_resetting(self) -> None:
+        """-1 batches once reset every BatchNorm of best.safetensors and saved it (review 3)."""
+        model = ToyDetector()
+        model.bn.running_mean.fill_(0.5)
+        with pytest.raises(ValueError, match="batches must be an int >= 1, got -1"):
+            precise_bn(model, ToyFaces(8), -1, 4)
+        assert torch.all(model.bn.running_mean == 0.5)
 
     def test_precise_bn_leaves_out_nan_batches(self) -> None:
         torch.manual_seed(0)

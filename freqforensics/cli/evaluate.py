@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         print(result.table(level))
     if result.has_undefined:
         print("nan: AUC, EER and AP are undefined where only one class is present")
+    for note in result.notes():
+        print(note)
     groups = {k: v for k, v in result.groups.items() if k != "overall" or len(manifests) > 1}
     overall = result.groups["overall"]
     if args.json is not None:
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             "videos": args.videos,
             "results": groups,
             "overall": {k: v for k, v in overall.items() if k != "manifest"},
+            "without_face": result.without_face,
             "predictions": result.predictions,
         }))
         print(f"wrote {args.json}")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from freqforensics._io import atomic_write_json
+from freqforensics._io import atomic_write_json, exclusive_lock
 from freqforensics.cli._common import (
     SPLITS,
     check_manifests,
@@ -21,7 +21,15 @@ from freqforensics.cli._common import (
 
 
 def run(args: argparse.Namespace) -> int:
-    """``freqforensics robustness``: metrics under perturbations of the face crops."""
+    """``freqforensics robustness``: metrics under perturbations of the face crops.
+
+    One run at a time per ``--out``: its finished passes resume a later run there.
+    """
+    with exclusive_lock(args.out, "freqforensics robustness"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import warnings
 
     from freqforensics.data import load_rows
@@ -89,6 +97,7 @@ deeperforensics (DeeperForensics-1.0, levels 1-5, the reference's parameters):
 Writes robustness.json and robustness.png (AUC against strength or level, one line per
 perturbation); deeperforensics also prints the type x level AUC table. Each finished pass is
 kept in OUT/passes/: rerunning an interrupted command skips them (other settings start over).
+One run at a time per OUT: a second one fails at once.
 
 examples:
   freqforensics robustness --checkpoint runs/ffpp-c23/best.safetensors \\

@@ -122,8 +122,11 @@ then --set. Every flag is a config value: --lr is train.lr, --preset model.name,
 model.use_sida=false, --no-val data.val_split=null, --manifest data.manifests.
 
 Rerunning into the same --out resumes the run only with the same settings: a difference is
-refused, naming each setting (--restart starts over; a larger --epochs extends the run;
-the runtime settings --device, --threads, --workers, --quiet and --precise-bn may differ).
+refused, naming each setting (--restart starts over; a larger --epochs extends the run,
+and a cosine schedule is stretched over the new total, so its rate rises again from where the
+longer schedule stands; the runtime settings --device, --threads, --workers, --quiet and
+--precise-bn may differ). A folder whose last.safetensors was deleted after the run is
+refused too: it can be neither resumed nor extended.
 A second train on the same --out fails at once while the first runs. A last.pt of an older
 version (a pickle) is never loaded: rerun with --restart.
 

@@ -103,11 +103,18 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        rho = self.sam_rho
-        number = isinstance(rho, (int, float)) and not isinstance(rho, bool)
-        if not (number and math.isfinite(rho) and rho >= 0):
+        if not (_finite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (_finite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(
+                f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
+            )
+        if self.grad_clip is not None and not (_finite(self.grad_clip) and self.grad_clip > 0):
+            # clip_grad_norm_ with a negative norm flips the gradients; with 0 it zeroes them
+            raise ValueError(
+                f"grad_clip must be a finite number > 0 or None (off), got {self.grad_clip!r}"
+            )
+        if not (_finite(self.sam_rho) and self.sam_rho >= 0):
             raise ValueError(f"sam_rho must be a finite number >= 0 (0: off), got {self.sam_rho!r}")
         if self.scheduler not in ("cosine", "none"):
             raise ValueError(f"scheduler must be 'cosine' or 'none', got {self.scheduler!r}")
@@ -129,6 +136,12 @@ class TrainConfig:
             return (step + 1) / max(1, self.warmup_steps)
         t = (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def _finite(value: object) -> bool:
+    """A real number (not a bool) that is finite."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value)  # type: ignore[arg-type]
 
 
 @dataclass

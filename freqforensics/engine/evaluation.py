@@ -122,6 +122,10 @@ def precise_bn(
     Returns:
         The number of BatchNorm layers recalibrated.
     """
+    for name, value in (("batches", batches), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            # checked before the statistics are reset: nothing to average them over
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return 0

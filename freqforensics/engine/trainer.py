@@ -206,6 +206,13 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        # The step about to run takes its rate from this run's schedule: the same value on a
+        # plain resume, the longer schedule's when more epochs extend the run.
+        sched, step = self.scheduler, self.scheduler.last_epoch
+        rates = [base * lam(step) for lam, base in zip(sched.lr_lambdas, sched.base_lrs)]
+        for group, rate in zip(self.optimizer.param_groups, rates):
+            group["lr"] = rate
+        sched._last_lr = rates  # what get_last_lr() reports
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state["step_in_epoch"])
@@ -245,6 +252,12 @@ class Trainer:
         _state.check_resumable(path, state, self.cfg, self.sampler.n)
         self.load_state_dict(state)
         logger.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
+        best = self.out_dir / "best.safetensors"
+        if self.is_main and self.best_epoch > 0 and not best.is_file():
+            # Else no later epoch that scores lower would be saved: the run would end with none.
+            logger.warning("%s of epoch %d is gone: the model of the next finished epoch takes "
+                           "its place", best, self.best_epoch)
+            self.best_auc, self.best_epoch = -math.inf, -1
         return True
 
     # ------------------------------------------------------------------------------ loops
@@ -446,8 +459,10 @@ class Trainer:
             _dist.barrier(self.procs)
         best = self.out_dir / "best.safetensors"
         if self.is_main and self.best_epoch < 0:
-            # Validation AUC was undefined every epoch (e.g. one class only): keep the last model.
-            logger.warning("no finite validation AUC; saving the last model as %s", best)
+            # Validation AUC was undefined every epoch (e.g. one class only), or the best model
+            # was deleted before the last epoch: keep the last model.
+            logger.warning("no best model (no finite validation AUC, or it was deleted); "
+                           "saving the last model as %s", best)
             self.best_epoch = self.epoch
             self.save_best(self.model, best)
         return TrainResult(self.best_epoch, self.best_auc, self.history, self.out_dir)

@@ -94,8 +94,15 @@ class SFCLHCMFConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.img_size < 64:
-            raise ValueError(f"img_size must be >= 64, got {self.img_size}")
+        size = self.img_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 64:
+            raise ValueError(f"img_size must be an int >= 64, got {size!r}")
+        rate = self.drop_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+            raise ValueError(f"drop_rate must be a number in [0, 1), got {rate!r}")
+        for name in ("use_sbcm", "use_faae", "use_hcma", "use_sida", "faae_zero_init"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not 0 <= self.xception_middle_blocks <= 8:
             raise ValueError(
                 f"xception_middle_blocks must be in [0, 8], got {self.xception_middle_blocks}"

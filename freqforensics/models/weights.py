@@ -91,6 +91,9 @@ def load_state(
             from, the fields that differ are named when the weights do not fit.
         strict: every key must match (``load_state_dict(strict=...)``).
 
+    Warns:
+        UserWarning: the file records another ``img_size`` than ``config``'s.
+
     Raises:
         ValueError: the file is unreadable, or its weights do not fit ``model``.
     """
@@ -115,3 +118,16 @@ def load_state(
         detail = "; ".join(lines)
         detail = detail if len(detail) <= 400 else detail[:400] + " ..."
         raise ValueError(f"the weights in {path} do not fit this model: {detail}") from None
+    saved = _saved_config(meta)
+    if saved is not None and config is not None and saved.get("img_size") != config.get("img_size"):
+        import warnings
+
+        # The weights fit any input size; the one they were trained at is what scores right.
+        warnings.warn(
+            f"the weights in {path} were saved from a model with img_size={saved.get('img_size')}"
+            f", this model takes {config.get('img_size')}: its inputs are resized to that (pass "
+            "img_size to match, or load with SFCLHCMF.from_checkpoint, which takes it from the "
+            "file)",
+            UserWarning,
+            stacklevel=4,
+        )

@@ -137,7 +137,7 @@ def test_config_overrides_are_typed_and_errors_name_the_key(tmp_path: Path) -> N
         ("train.batch_size=1", "train.batch_size must be at least 2"),
         ("train.epochs=-3", "train.epochs must be a positive int, got -3"),
         ("runtime.device=gpu", "runtime.device must be auto, cpu or cuda"),
-        ("runtime.workers=-1", "runtime.workers"),
+        ("train.precise_bn=-1", "train.precise_bn must be an int >= 0"),
     ],
 )
 def test_train_settings_are_checked_before_the_data_is_built(

@@ -248,7 +248,13 @@ class TestNoPickle:
         others += ["precise_bn.json", ".lock", ".last.safetensors.1.tmp"]
         for name in others:
             _plant(out / name, marker)
-        assert main(_argv(manifest, out, "--precise-bn", "1")) == 0
+        # best.safetensors, metrics.csv and config.yaml without a state look like a finished
+        # run whose state was deleted: refused unread, not overwritten; --restart goes on.
+        capsys.readouterr()
+        assert main(_argv(manifest, out, "--precise-bn", "1")) == 2
+        one_line_error(capsys, "last.safetensors is gone", "--restart")
+        assert not marker.exists()
+        assert main(_argv(manifest, out, "--precise-bn", "1", "--restart")) == 0
         assert not marker.exists()
         SFCLHCMF.from_checkpoint(out / "best.safetensors")
         assert len(_rows(out / "metrics.csv")) == 1

@@ -220,8 +220,10 @@ def evaluate(
         progress: show a progress bar.
 
     Raises:
-        ValueError: a bad ``by``, ``batch_size``, ``workers`` or ``device``, or no frame with a
-            face in a manifest's split (the message names the splits the manifest holds).
+        ValueError: a bad ``by``, ``batch_size``, ``workers`` or ``device``, a manifest named
+            twice, or no frame with a face in a manifest's split (the message names the splits
+            the manifest holds).
+        TypeError: ``manifests`` is not a path or a list of paths.
         FileNotFoundError: a manifest that does not exist.
     """
     from torch.utils.data import DataLoader

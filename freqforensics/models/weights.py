@@ -119,7 +119,7 @@ def load_state(
         detail = detail if len(detail) <= 400 else detail[:400] + " ..."
         raise ValueError(f"the weights in {path} do not fit this model: {detail}") from None
     saved = _saved_config(meta)
-    if saved is not None and config is not None and saved.get("img_size") != config.get("img_size"):
+    if saved and config and "img_size" in saved and saved["img_size"] != config.get("img_size"):
         import warnings
 
         # The weights fit any input size; the one they were trained at is what scores right.

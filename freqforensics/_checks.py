@@ -261,3 +261,21 @@ class UnitRangeCheck:
             UserWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def check_batchnorm_values(module: torch.nn.Module, x: torch.Tensor, name: str, values: int,
+                           owner: str) -> None:
+    """Raise where ``module`` trains and its BatchNorm would see one value per channel."""
+    if module.training and values == 1:
+        raise ShapeError(
+            f"{owner} in training mode normalises over the batch (BatchNorm), and {name} of "
+            f"shape {tuple(x.shape)} gives it one value per channel: use a batch of at least 2, "
+            "or call .eval()"
+        )
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Raise unless ``value`` is True or False (a str such as ``"no"`` is truthy); return it."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value

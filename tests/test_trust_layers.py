@@ -352,3 +352,44 @@ def test_band_energy_figures_draw_the_band_at_its_cell(u: int, v: int) -> None:
         title = f"{label}: block DCT band energy (8 x 8 bands)"
         (ax,) = [a for a in fig.axes if a.get_title() == title]
         assert _energy_cells(np.asarray(ax.images[0].get_array())) == {(0, 0), band}
+
+
+# ------------------------------------------------------------- review 4: the layers as a user
+def test_sida_of_grey_images_is_finite_in_float32() -> None:
+    """The chroma of a grey image is rounding noise (about 1e-15): its third and fourth powers
+    underflowed in float32, and skewness and kurtosis came out 0/0 = NaN."""
+    from freqforensics import functional as FF
+
+    ramp = torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(1, 3, 32, 32).contiguous()
+    two_tone = torch.cat([torch.full((1, 3, 32, 16), 0.3), torch.full((1, 3, 32, 16), 0.7)], -1)
+    for image in (ramp, two_tone):
+        assert torch.isfinite(SIDA()(image)).all()
+    coeffs = torch.zeros(1, 64, 2, 2)
+    coeffs[0, 5, 0, 0] = 1e-15  # scale-free statistics: as in float64
+    torch.testing.assert_close(FF.sida_statistics(coeffs)[:, 0, 0, 5].double(),
+                               FF.sida_statistics(coeffs.double())[:, 0, 0, 5])
+    natural = torch.rand(2, 3, 40, 48)  # untouched where nothing underflows
+    torch.testing.assert_close(SIDA()(natural), SIDA()(natural.double()).float(),
+                               atol=1e-4, rtol=1e-4)
+
+
+def test_attention_layers_name_a_one_value_batchnorm_in_training() -> None:
+    """It was torch's "Expected more than 1 value per channel", with an internal shape."""
+    with pytest.raises(ShapeError, match=r"HCMA in training mode .* s of shape \(1, 16\) .*"
+                       r"\.eval\(\)"):
+        HCMA(16, 24, 32, 4, 40).train()(torch.rand(1, 16), torch.rand(1, 24), torch.rand(1, 40))
+    with pytest.raises(ShapeError, match=r"FAAE in training mode .* x_s of shape \(1, 8, 1, 1\)"):
+        FAAE(8, 12).train()(torch.rand(1, 8, 1, 1), torch.rand(1, 12, 1, 1))
+    assert HCMA(16, 24, 32, 4, 40).eval()(torch.rand(1, 16), torch.rand(1, 24)).shape == (1, 32)
+    assert FAAE(8, 12).train()(torch.rand(1, 8, 2, 1), torch.rand(1, 12, 2, 1)).shape[0] == 1
+
+
+def test_dct_flags_must_be_bools() -> None:
+    from freqforensics import BlockDCT, BlockIDCT
+
+    with pytest.raises(ValueError, match="zigzag must be True or False, got 'no'"):
+        BlockDCT(zigzag="no")  # type: ignore[arg-type]  # once truthy: zigzag on
+    with pytest.raises(ValueError, match="crop must be True or False, got 1"):
+        BlockDCT(crop=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="zigzag must be True or False"):
+        BlockIDCT(zigzag=None)  # type: ignore[arg-type]

@@ -96,6 +96,18 @@ def _moments(a: torch.Tensor, inplace: bool) -> torch.Tensor:
     zero = torch.zeros_like(m2)
     skew = torch.where(flat, zero, m3 / safe.pow(1.5))
     kurt = torch.where(flat, zero, m4 / (safe * safe))
+    bad = ~(torch.isfinite(skew) & torch.isfinite(kurt))
+    if is_tracing() or bool(bad.any()):
+        # A spread so small that its third and fourth powers underflow (float32: values near
+        # 1e-15, e.g. the chroma of a grey image) gave 0/0: take these two from the values
+        # scaled to a unit maximum, which skewness and kurtosis do not depend on.
+        scale = c.abs().amax(-1, keepdim=True)
+        u = c / torch.where(scale > 0, scale, torch.ones_like(scale))
+        u2 = u * u
+        v2 = u2.mean(-1)
+        v2 = torch.where(flat | (v2 <= 0), torch.ones_like(v2), v2)
+        skew = torch.where(bad, _dot(u2, u) / n / v2.pow(1.5), skew)
+        kurt = torch.where(bad, _dot(u2, u2) / n / (v2 * v2), kurt)
     std = torch.where(flat, zero, safe.sqrt())
     return torch.stack((mean, std, skew, kurt), dim=-1)
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from freqforensics._checks import (
     ShapeError,
+    check_bool,
     check_choice,
     check_dim_size,
     check_float,
@@ -105,9 +106,9 @@ class BlockDCT(nn.Module):
     ) -> None:
         super().__init__()
         self.block_size = check_positive_int(block_size, "block_size")
-        self.zigzag = bool(zigzag)
+        self.zigzag = check_bool(zigzag, "zigzag")
         self.color = check_choice(color, "color", _COLORS)
-        self.crop = bool(crop)
+        self.crop = check_bool(crop, "crop")
         ycbcr = self.color == "ycbcr"
         mix = torch.as_tensor(YCBCR_MATRIX, dtype=torch.float64) if ycbcr else None
         _register_bases(self, self.block_size, self.zigzag, mix)
@@ -178,7 +179,7 @@ class BlockIDCT(nn.Module):
     def __init__(self, block_size: int = 8, zigzag: bool = True, color: str = "ycbcr") -> None:
         super().__init__()
         self.block_size = check_positive_int(block_size, "block_size")
-        self.zigzag = bool(zigzag)
+        self.zigzag = check_bool(zigzag, "zigzag")
         self.color = check_choice(color, "color", _COLORS)
         ycbcr = self.color == "ycbcr"
         inv = torch.as_tensor(_YCBCR_INVERSE, dtype=torch.float64) if ycbcr else None

@@ -12,6 +12,7 @@ from torch import nn
 from freqforensics._checks import (
     ShapeError,
     autocast_active,
+    check_batchnorm_values,
     check_float,
     check_nonempty,
     check_param_dtype,
@@ -127,6 +128,7 @@ class FAAE(nn.Module):
             )
         check_param_dtype(x_s, "x_s", self.proj.weight.dtype, "FAAE")
         h, w = x_s.shape[-2:]
+        check_batchnorm_values(self, x_s, "x_s", x_s.shape[0] * h * w, "FAAE")
         if not autocast_active(x_s.device.type):
             x_f = x_f.to(x_s.dtype)  # the second modality follows the first (the dtype rule)
         if x_f.shape[-2:] != x_s.shape[-2:]:

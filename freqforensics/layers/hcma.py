@@ -8,6 +8,7 @@ from torch import nn
 from freqforensics._checks import (
     ShapeError,
     autocast_active,
+    check_batchnorm_values,
     check_float,
     check_nonempty,
     check_param_dtype,
@@ -114,13 +115,14 @@ class HCMA(nn.Module):
         Useful to see which spatial tokens carry the fused representation (e.g. their norms
         over the image grid).
         """
-        s = self._tokens(s, "s", self.spatial_dim)
+        given, s = s, self._tokens(s, "s", self.spatial_dim)
         f = self._tokens(f, "f", self.freq_dim)
         if s.shape[0] != f.shape[0]:
             raise ShapeError(
                 f"s and f must have the same batch size, got {s.shape[0]} and {f.shape[0]}"
             )
         check_param_dtype(s, "s", self.proj_s.weight.dtype, "HCMA")
+        check_batchnorm_values(self, given, "s", s.shape[0] * s.shape[1], "HCMA")
         if not autocast_active(s.device.type):
             f = f.to(s.dtype)  # the second modality follows the first (the dtype rule)
         s_p = self.proj_s(s)

@@ -43,10 +43,12 @@ def check_tensor(x: object, name: str) -> torch.Tensor:
     return x
 
 
-def check_float(x: torch.Tensor, name: str, hint: str | None = None) -> None:
-    """Raise unless ``x`` has a floating-point dtype (``hint``: how to fix it)."""
+def check_float(x: torch.Tensor, name: str, hint: str | None = None, image: bool = False) -> None:
+    """Raise unless ``x`` has a floating-point dtype (``hint``: how to fix it; ``image``: ``x``
+    holds pixels, so the default hint tells how to scale uint8 images)."""
     if not x.is_floating_point():
-        hint = hint or f"convert it first, e.g. {name}.float() / 255 for uint8 images"
+        scale = f"{name}.float() / 255 for uint8 images" if image else f"{name}.float()"
+        hint = hint or f"convert it first, e.g. {scale}"
         raise ShapeError(
             f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
             f"got dtype {x.dtype}; {hint}"

@@ -258,7 +258,7 @@ def band_energy_maps(image: torch.Tensor, channel: int = 0) -> torch.Tensor:
     of the float RGB ``image`` in [0, 1], cropped to the 8-pixel grid; ``channel``: 0 (Y), 1
     (Cb) or 2 (Cr).
     """
-    check_float(check_tensor(image, "image"), "image")
+    check_float(check_tensor(image, "image"), "image", image=True)
     if image.ndim != 3 or image.shape[0] != 3 or min(image.shape[-2:]) < 8:
         raise ShapeError(f"image must have shape (3, H, W), H, W >= 8, got {tuple(image.shape)}")
     if isinstance(channel, bool) or channel not in (0, 1, 2):

@@ -393,3 +393,12 @@ def test_dct_flags_must_be_bools() -> None:
         BlockDCT(crop=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="zigzag must be True or False"):
         BlockIDCT(zigzag=None)  # type: ignore[arg-type]
+
+
+def test_the_uint8_hint_is_for_images_only() -> None:
+    from freqforensics import BlockDCT, BlockIDCT
+
+    with pytest.raises(ShapeError, match=r"images\.float\(\) / 255 for uint8 images"):
+        BlockDCT()(torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
+    with pytest.raises(ShapeError, match=r"e\.g\. coeffs\.float\(\)$"):
+        BlockIDCT()(torch.zeros(1, 3, 64, 2, 2, dtype=torch.long))  # no "/ 255" for DCT values

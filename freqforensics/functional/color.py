@@ -28,7 +28,7 @@ _LAYOUT = "(..., 3, H, W)"
 
 def _check(image: torch.Tensor, name: str) -> None:
     check_tensor(image, name)
-    check_float(image, name)
+    check_float(image, name, image=True)
     check_ndim(image, name, 3, _LAYOUT)
     check_dim_size(image, name, -3, 3, _LAYOUT)
 

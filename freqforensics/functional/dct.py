@@ -314,7 +314,7 @@ def block_dct(x: torch.Tensor, block_size: int = 8, zigzag: bool = True) -> torc
     """
     check_tensor(x, "x")
     b = check_positive_int(block_size, "block_size")
-    check_float(x, "x")
+    check_float(x, "x", image=True)
     check_ndim(x, "x", 2, "(..., H, W)")
     check_multiple(x, "x", b, "crop or pad it, or build BlockDCT(crop=True)")
     *lead, hh, ww = x.shape

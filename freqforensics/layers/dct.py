@@ -125,7 +125,7 @@ class BlockDCT(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check_tensor(images, "images")
-        check_float(images, "images")
+        check_float(images, "images", image=True)
         check_ndim(images, "images", 4, "(N, 3, H, W)")
         if images.ndim != 4:
             raise ShapeError(

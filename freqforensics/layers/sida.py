@@ -70,7 +70,7 @@ class SIDA(nn.Module):
 
     def forward(self, images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         if isinstance(images, torch.Tensor):
-            check_float(images, "images")
+            check_float(images, "images", image=True)
             if images.ndim != 4 or images.shape[1] != 3:
                 raise ShapeError(
                     f"images must have shape (N, 3, H, W) or be a list of (3, H, W) tensors, "
@@ -94,7 +94,7 @@ class SIDA(nn.Module):
         for i, crop in enumerate(images):
             name = f"images[{i}]"
             check_tensor(crop, name)
-            check_float(crop, name)
+            check_float(crop, name, image=True)
             if crop.ndim != 3 or crop.shape[0] != 3:
                 raise ShapeError(f"{name} must have shape (3, H, W), got {tuple(crop.shape)}")
             _check_size(crop.shape[-2:], name)

@@ -330,7 +330,7 @@ class SFCLHCMF(nn.Module):
     # ------------------------------------------------------------------------------ forward
     def _check_images(self, images: torch.Tensor) -> None:
         check_tensor(images, "images")
-        check_float(images, "images")
+        check_float(images, "images", image=True)
         if images.ndim != 4 or images.shape[1] != 3:
             raise ShapeError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}")
         if min(images.shape[-2:]) < 64:

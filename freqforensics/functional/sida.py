@@ -97,10 +97,12 @@ def _moments(a: torch.Tensor, inplace: bool) -> torch.Tensor:
     skew = torch.where(flat, zero, m3 / safe.pow(1.5))
     kurt = torch.where(flat, zero, m4 / (safe * safe))
     bad = ~(torch.isfinite(skew) & torch.isfinite(kurt))
-    if is_tracing() or bool(bad.any()):
+    if not is_tracing() and bool(bad.any()):
         # A spread so small that its third and fourth powers underflow (float32: values near
         # 1e-15, e.g. the chroma of a grey image) gave 0/0: take these two from the values
-        # scaled to a unit maximum, which skewness and kurtosis do not depend on.
+        # scaled to a unit maximum, which skewness and kurtosis do not depend on. Eager only:
+        # a compiled or exported graph would compute this for every input, so graphs keep
+        # the plain formula.
         scale = c.abs().amax(-1, keepdim=True)
         u = c / torch.where(scale > 0, scale, torch.ones_like(scale))
         u2 = u * u

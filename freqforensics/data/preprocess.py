@@ -415,8 +415,8 @@ def _run(
         for r in rows:
             if r["status"] in ("video_error", "missing"):
                 report.not_read[record.video_id] = r["detail"] or r["status"]
-        if _damage(rows):
-            report.damaged[record.video_id] = _damage(rows)
+        if damage := _damage(rows):
+            report.damaged[record.video_id] = damage
     for dataset, video_ids in void.items():
         journals(out / dataset).void(video_ids)  # before their crops are touched
     if report.skipped:

@@ -15,6 +15,7 @@ from torch import nn
 from freqforensics._checks import (
     ShapeError,
     UnitRangeCheck,
+    check_bool,
     check_float,
     check_param_dtype,
     check_tensor,
@@ -101,8 +102,7 @@ class SFCLHCMFConfig:
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
             raise ValueError(f"drop_rate must be a number in [0, 1), got {rate!r}")
         for name in ("use_sbcm", "use_faae", "use_hcma", "use_sida", "faae_zero_init"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
         if not 0 <= self.xception_middle_blocks <= 8:
             raise ValueError(
                 f"xception_middle_blocks must be in [0, 8], got {self.xception_middle_blocks}"
